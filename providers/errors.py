@@ -38,8 +38,9 @@ class ProviderError(Exception):
     """Base of every provider-layer error.
 
     ``kind`` is a short stable name stored in the history (``error_kind``).
-    ``may_have_charged`` tells the job runner whether a failed attempt could have
-    been billed (it never resends a job-creating request when it may).
+    ``sent`` is True when the failed request may have reached the server (a read
+    timeout, a dropped connection, a 5xx answer): the job runner never resends a
+    job-creating request in that case unless the provider honours idempotency.
     """
 
     kind = "provider_error"
@@ -52,8 +53,10 @@ class ProviderError(Exception):
         status_code: int | None = None,
         code: str | None = None,
         detail: str | None = None,
+        sent: bool = False,
     ) -> None:
         super().__init__(message)
+        self.sent = sent
         self.message = message
         self.provider = provider
         self.status_code = status_code
