@@ -84,5 +84,5 @@ class Provider(ABC):
     def has_key(self) -> bool:
         return bool(self.api_key)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a no-op default; adapters holding a client override it
         """Release the HTTP client (adapters override when they hold one)."""
