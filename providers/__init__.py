@@ -6,3 +6,6 @@ The public surface is re-exported here; pages and the job runner import from
 
 from .errors import *  # noqa: F403
 from .types import *  # noqa: F403
+from .polling import next_interval, wait
+from .registry import PROVIDERS, create, provider_class
+from .validation import validate

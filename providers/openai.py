@@ -1,0 +1,279 @@
+"""OpenAI's Images API, direct: synchronous, images inline as base64.
+
+``POST /v1/images/generations`` (JSON) and ``POST /v1/images/edits`` (multipart).
+A submit answers with a finished ``JobStatus``; there is nothing to poll or cancel.
+Facts and sources: /work/shared/reference/providers.md sections 0-3.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import date
+from typing import Any, ClassVar
+
+from . import validation
+from .errors import (
+    InvalidRequest,
+    ModelUnavailable,
+    ModerationBlocked,
+    ProviderError,
+    ProviderUnavailable,
+    QuotaExceeded,
+)
+from .http import ErrorInfo, HttpProvider, image_format
+from .types import MIME_BY_FORMAT, ImageRequest, InputImage, JobStatus, ModelCaps, OutputImage
+
+__all__ = ["MODELS", "OpenAIProvider"]
+
+_GPT2_SIZES = (
+    "1024x1024",
+    "1536x1024",
+    "1024x1536",
+    "2048x2048",
+    "2048x1152",
+    "1152x2048",
+    "3840x2160",
+    "2160x3840",
+    "auto",
+)
+_GPT1_SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
+_FORMATS = ("png", "jpeg", "webp")
+_SHUTDOWN_DEC = date(2026, 12, 1)
+
+
+def _caps(model: str, label: str, **kw: Any) -> ModelCaps:
+    base: dict[str, Any] = {
+        "provider": "openai",
+        "model": model,
+        "label": label,
+        "qualities": ("auto", "low", "medium", "high"),
+        "default_quality": "auto",
+        "sizes": _GPT2_SIZES,
+        "free_size": True,
+        "backgrounds": ("auto", "opaque"),
+        "output_formats": _FORMATS,
+        "default_output_format": "png",
+        "compression": True,
+        "moderations": ("auto", "low"),
+        "moderation_on_edits": False,  # the edits endpoint has no moderation parameter
+        "max_images_per_call": 10,
+        "max_n": 10,
+        "max_input_images": 16,
+        "max_input_bytes": 50 * 1024 * 1024,
+        "accepts_local_files": True,
+        "accepts_mask": True,
+        "mask_max_bytes": 4 * 1024 * 1024,
+        "prompt_limit": 32000,
+        "can_cancel": False,
+    }
+    base.update(kw)
+    return ModelCaps(**base)
+
+
+_GPT1 = {
+    "sizes": _GPT1_SIZES,
+    "free_size": False,
+    "backgrounds": ("auto", "opaque", "transparent"),
+    "replacement": "gpt-image-2",
+}
+
+MODELS: dict[str, ModelCaps] = {
+    "gpt-image-2": _caps(
+        "gpt-image-2",
+        "GPT Image 2",
+        notes="Any WxH in multiples of 16 (ratio up to 3:1, 655,360-8,294,400 px); above 2560x1440 is "
+        "experimental. Transparent background is in preview only, so not offered. Input fidelity is automatic.",
+    ),
+    "gpt-image-2.6-sunburst": _caps(
+        "gpt-image-2.6-sunburst",
+        "GPT Image 2.6 Sunburst",
+        backgrounds=("auto", "opaque", "transparent"),
+        notes="Listed in OpenAI's API reference (2026-11-04); prices not confirmed by a public source.",
+    ),
+    "gpt-image-2.6-flare": _caps(
+        "gpt-image-2.6-flare",
+        "GPT Image 2.6 Flare",
+        backgrounds=("auto", "opaque", "transparent"),
+        notes="Listed in OpenAI's API reference (2026-11-04); prices not confirmed by a public source.",
+    ),
+    "gpt-image-2.5-sunburst": _caps(
+        "gpt-image-2.5-sunburst",
+        "GPT Image 2.5 Sunburst",
+        qualities=("auto", "low", "medium", "high", "xhigh", "max"),
+        backgrounds=("auto", "opaque", "transparent"),
+        notes="Adds quality xhigh and max (openai package 3.54); prices not confirmed by a public source.",
+    ),
+    "gpt-image-2.5-flare": _caps(
+        "gpt-image-2.5-flare",
+        "GPT Image 2.5 Flare",
+        qualities=("auto", "low", "medium", "high", "xhigh", "max"),
+        backgrounds=("auto", "opaque", "transparent"),
+        notes="Adds quality xhigh and max (openai package 3.54); prices not confirmed by a public source.",
+    ),
+    "gpt-image-1.5": _caps(
+        "gpt-image-1.5",
+        "GPT Image 1.5",
+        input_fidelities=("low", "high"),
+        shutdown=_SHUTDOWN_DEC,
+        notes="Deprecated by OpenAI; shuts down 2026-12-01.",
+        **_GPT1,
+    ),
+    "gpt-image-1-mini": _caps(
+        "gpt-image-1-mini",
+        "GPT Image 1 Mini",
+        shutdown=_SHUTDOWN_DEC,
+        notes="Deprecated by OpenAI; shuts down 2026-12-01. No input fidelity setting.",
+        **_GPT1,
+    ),
+    "gpt-image-1": _caps(
+        "gpt-image-1",
+        "GPT Image 1",
+        input_fidelities=("low", "high"),
+        shutdown=date(2026, 10, 23),
+        notes="Shut down by OpenAI on 2026-10-23.",
+        **_GPT1,
+    ),
+}
+
+
+class OpenAIProvider(HttpProvider):
+    name = "openai"
+    label = "OpenAI"
+    key_env = "OPENAI_API_KEY"
+    base_url_env = "OPENAI_BASE_URL"
+    default_base_url = "https://api.openai.com"
+    key_help = "Keys are issued at https://platform.openai.com/api-keys."
+    MODELS: ClassVar[dict[str, ModelCaps]] = MODELS
+    default_model = "gpt-image-2"
+    synchronous = True
+    version_suffix = "/v1"
+    # One synchronous call renders the image: high quality at large sizes takes minutes.
+    default_read_timeout = 120.0
+
+    # --- wire format ------------------------------------------------------------------
+    def submit(self, request: ImageRequest, *, idempotency_key: str | None = None) -> JobStatus:
+        self.require_key()
+        caps = self.caps(request.model)
+        fields = self._fields(request, caps)
+        if request.is_edit:
+            files = [("image[]" if len(request.images) > 1 else "image", self._file(image)) for image in request.images]
+            if request.mask is not None:
+                files.append(("mask", self._file(request.mask)))
+            body = self.create(caps, "/v1/images/edits", data={k: str(v) for k, v in fields.items()}, files=files)
+        else:
+            body = self.create(caps, "/v1/images/generations", json=fields)
+        return self._finished(body, request)
+
+    def status(self, job_id: str) -> JobStatus:
+        raise InvalidRequest(
+            "OpenAI answers at once; there is no job to ask about.", field="job_id", value=job_id, provider=self.name
+        )
+
+    def _fields(self, request: ImageRequest, caps: ModelCaps) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "model": caps.model,  # always: the generations default was dall-e-2, now retired
+            "prompt": request.prompt,
+            "n": request.n,
+            "size": validation.wire_size(request.size.strip().lower(), caps) or request.size,
+            "quality": request.quality,
+            "background": request.background,
+            "output_format": request.output_format,
+        }
+        if request.output_compression is not None:
+            fields["output_compression"] = request.output_compression
+        if not request.is_edit:
+            fields["moderation"] = request.moderation
+        elif request.input_fidelity is not None and caps.input_fidelities:
+            fields["input_fidelity"] = request.input_fidelity
+        return fields
+
+    def _file(self, image: InputImage) -> tuple[str, bytes, str]:
+        if image.data is None:
+            assert image.url is not None
+            data, content_type = self.fetch(image.url)  # the edits endpoint takes files, not links
+            fmt = image_format(data, content_type)
+            return (image.url.rsplit("/", 1)[-1] or "image", data, MIME_BY_FORMAT.get(fmt, "image/png"))
+        fmt = validation.sniff_format(image.data) or "png"
+        return (image.name, image.data, MIME_BY_FORMAT.get(fmt, image.mime or "image/png"))
+
+    def _finished(self, body: Any, request: ImageRequest) -> JobStatus:
+        items = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not items:
+            raise ProviderUnavailable(
+                "OpenAI answered without any image. Try again.",
+                provider=self.name,
+                code="malformed",
+                detail=str(body)[:2000],
+                sent=True,
+            )
+        images = []
+        for item in items:
+            b64 = item.get("b64_json") if isinstance(item, dict) else None
+            if not isinstance(b64, str):
+                raise ProviderUnavailable(
+                    "OpenAI answered with an image this app cannot read.",
+                    provider=self.name,
+                    code="malformed",
+                    detail=str(item)[:500],
+                    sent=True,
+                )
+            if b64.startswith("data:"):  # some relays prefix data:image/png;base64,
+                b64 = b64.split(",", 1)[1]
+            try:
+                data = base64.b64decode(b64, validate=False)
+            except (binascii.Error, ValueError) as exc:
+                raise ProviderUnavailable(
+                    "OpenAI answered with an image this app cannot decode.",
+                    provider=self.name,
+                    code="malformed",
+                    sent=True,
+                ) from exc
+            fmt = image_format(data)
+            images.append(OutputImage(data=data, format=fmt if fmt != "unknown" else request.output_format))
+        usage = body.get("usage")
+        raw = {k: v for k, v in body.items() if k != "data"}
+        raw["revised_prompts"] = [i.get("revised_prompt") for i in items if isinstance(i, dict)]
+        return JobStatus(
+            job_id=None,
+            state="succeeded",
+            progress=100,
+            images=tuple(images),
+            billed=dict(usage) if isinstance(usage, dict) else None,
+            raw=raw,
+        )
+
+    # --- errors -------------------------------------------------------------------------
+    def _error_hook(self, info: ErrorInfo) -> ProviderError | None:
+        said = f" OpenAI said: {info.message}"
+        if info.code == "moderation_blocked":
+            details = info.error.get("moderation_details") or {}
+            stage = details.get("moderation_stage") if isinstance(details, dict) else None
+            if stage == "input":
+                msg = (
+                    "OpenAI's safety system refused the prompt or an input image. Reword the prompt or use a "
+                    "different image; nothing was billed."
+                )
+            elif stage == "output":
+                msg = (
+                    "OpenAI made an image but its safety system withheld it. Reword the prompt and try again; "
+                    "OpenAI may still bill the attempt."
+                )
+            else:
+                msg = "OpenAI's safety system refused this request. Reword the prompt or change the input images."
+            return ModerationBlocked(
+                msg + said, stage=stage, billed=False if stage == "input" else None, provider=self.name, code=info.code
+            )
+        if info.status == 429 and info.is_quota:
+            return QuotaExceeded(
+                "Your OpenAI account is out of credits or over its spending limit. Add credits or raise the "
+                "limit at https://platform.openai.com/settings/organization/billing, then try again." + said,
+                provider=self.name,
+                code=info.code or info.type,
+            )
+        if info.code == "model_not_found" or (info.status == 404 and "model" in info.message.lower()):
+            # create() names the requested model and its replacement.
+            return ModelUnavailable(
+                "OpenAI does not offer this model any more." + said, model="", provider=self.name, code=info.code
+            )
+        return None

@@ -1,0 +1,50 @@
+"""The four providers by name, and one way to build them.
+
+A dict is enough in one app (no plugin entry points): adding a provider means
+adding its file and one line here.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from .apiframe import ApiframeProvider
+from .base import Provider, Uploader
+from .coretoday import CoreTodayProvider
+from .errors import InvalidRequest
+from .evolink import EvoLinkProvider
+from .openai import OpenAIProvider
+
+__all__ = ["PROVIDERS", "create", "provider_class"]
+
+PROVIDERS: dict[str, type[Provider]] = {
+    "openai": OpenAIProvider,
+    "coretoday": CoreTodayProvider,
+    "apiframe": ApiframeProvider,
+    "evolink": EvoLinkProvider,
+}
+
+
+def provider_class(name: str) -> type[Provider]:
+    try:
+        return PROVIDERS[name]
+    except KeyError:
+        raise InvalidRequest(
+            f"Unknown provider {name!r}. Choose one of: {', '.join(PROVIDERS)}.",
+            field="provider",
+            value=name,
+            allowed=list(PROVIDERS),
+        ) from None
+
+
+def create(
+    name: str,
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    transport: httpx.BaseTransport | None = None,
+    uploader: Uploader | None = None,
+    timeout: float | None = None,
+) -> Provider:
+    """A ready provider; the key and base URL default to its environment variables."""
+    return provider_class(name)(api_key, base_url, transport=transport, uploader=uploader, timeout=timeout)
