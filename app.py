@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import sidebar
+from ui import services, sidebar
 
 st.set_page_config(page_title="Image Studio", page_icon="🎨", layout="wide")
 
@@ -15,5 +15,8 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+# The runner starts with the first session of this process and resumes unfinished jobs.
+services.runner()
+sidebar.mark_app_run()
 sidebar.render()
 page.run()

@@ -1,3 +1,140 @@
+"""Settings: keys for this session, base URLs, defaults, budget caps, data directory, price catalogue."""
+
+from decimal import Decimal, InvalidOperation
+
+import pandas as pd
 import streamlit as st
 
+from providers.registry import PROVIDERS
+from studio import config
+from studio import settings as app_settings
+from ui import format as fmt
+from ui import services, sidebar, state
+
+sidebar.ensure()
 st.title("Settings")
+
+saved = app_settings.load()
+
+st.subheader("API keys")
+st.caption(
+    "A key typed here lives only in this browser session: it is never stored, logged or shown again. "
+    "For a permanent key use `.streamlit/secrets.toml` or an environment variable. "
+    "A provider with no key runs on the built-in emulator."
+)
+with st.form("keys_form", border=False):
+    typed: dict[str, str] = {}
+    urls: dict[str, str] = {}
+    for name, cls in PROVIDERS.items():
+        source = services.route(name).key_source
+        c1, c2 = st.columns([2, 3])
+        typed[cls.key_env] = c1.text_input(
+            f"{cls.label} key",
+            type="password",
+            placeholder={"session": "set for this session", "secrets": "set in secrets.toml",
+                         "environment": "set in the environment", "none": "none: emulator"}[source],
+            help=f"Or set {cls.key_env}. {cls.key_help}".strip(),
+            key=f"settings_key_{name}",
+        )
+        urls[name] = c2.text_input(
+            f"{cls.label} base URL",
+            value=state.session_base_urls().get(name, ""),
+            placeholder=cls.default_base_url,
+            help=f"Leave empty for {cls.default_base_url} (or {cls.base_url_env}).",
+            key=f"settings_url_{name}",
+        )
+    c1, c2 = st.columns([1, 5])
+    if c1.form_submit_button("Save keys", type="primary"):
+        keys = dict(state.session_keys())
+        for env, value in typed.items():
+            if value.strip():
+                keys[env] = value.strip()
+        st.session_state[state.SESSION_KEYS] = keys
+        st.session_state[state.SESSION_BASE_URLS] = {k: v.strip() for k, v in urls.items() if v.strip()}
+        st.success("Saved for this session.")
+    if c2.form_submit_button("Forget typed keys"):
+        st.session_state[state.SESSION_KEYS] = {}
+        st.info("Keys typed in this session are forgotten.")
+
+st.subheader("Defaults")
+with st.form("defaults_form", border=False):
+    c1, c2, c3 = st.columns(3)
+    provider = c1.selectbox(
+        "Provider", list(PROVIDERS), index=list(PROVIDERS).index(saved.default_provider)
+        if saved.default_provider in PROVIDERS else 0, format_func=lambda p: PROVIDERS[p].label,
+    )
+    qualities = ["low", "medium", "high", "auto"]
+    quality = c2.selectbox("Quality", qualities,
+                           index=qualities.index(saved.default_quality) if saved.default_quality in qualities else 1)
+    sizes = ["1:1", "3:2", "2:3"]
+    size = c3.selectbox("Aspect ratio", sizes,
+                        index=sizes.index(saved.default_size) if saved.default_size in sizes else 0)
+    if st.form_submit_button("Save defaults"):
+        saved.default_provider, saved.default_quality, saved.default_size = provider, quality, size
+        app_settings.save(saved)
+        st.success("Defaults saved for everyone using this app.")
+
+st.subheader("Budget")
+caps = services.store().get_caps()
+st.caption(
+    "Caps in USD. A submission whose estimate does not fit in what is left is refused before any request is "
+    "sent. Simulated (emulator) spend is metered separately against the same caps. "
+    "Empty = no cap (or the `IMAGE_STUDIO_BUDGET_USD_DAILY` / `_TOTAL` environment variable)."
+)
+with st.form("budget_form", border=False):
+    c1, c2 = st.columns(2)
+    daily_text = c1.text_input("Daily cap (USD)", value="" if caps.daily is None else str(caps.daily),
+                               help=f"Now: {fmt.usd(caps.daily)} ({caps.daily_source or 'no cap'})")
+    total_text = c2.text_input("Total cap (USD)", value="" if caps.total is None else str(caps.total),
+                               help=f"Now: {fmt.usd(caps.total)} ({caps.total_source or 'no cap'})")
+    if st.form_submit_button("Save budget"):
+        try:
+            daily = Decimal(daily_text) if daily_text.strip() else None
+            total = Decimal(total_text) if total_text.strip() else None
+            if (daily is not None and daily < 0) or (total is not None and total < 0):
+                raise InvalidOperation
+        except InvalidOperation:
+            st.error("A cap is a positive amount in USD, such as 5 or 2.50. Leave it empty for no cap.")
+        else:
+            services.store().set_caps(daily, total)
+            st.success("Budget saved.")
+
+st.subheader("Credit values")
+st.caption("Apiframe does not publish what one credit costs in USD. Set the value from your invoice; "
+           "until then the catalogue's unconfirmed figure is used and marked so.")
+current = services.catalogue().usd_per_credit("apiframe")
+with st.form("credit_form", border=False):
+    credit_text = st.text_input("Apiframe: USD per credit", value="" if current is None else str(current))
+    if st.form_submit_button("Save credit value"):
+        try:
+            value = Decimal(credit_text)
+            if value <= 0:
+                raise InvalidOperation
+        except InvalidOperation:
+            st.error("Enter a positive amount in USD, such as 0.01.")
+        else:
+            saved.usd_per_credit["apiframe"] = str(value)
+            app_settings.save(saved)
+            st.success("Saved: Apiframe estimates now use this value.")
+
+st.subheader("Data")
+st.markdown(f"Images, thumbnails and the history live in `{config.data_dir()}` "
+            f"(database: {services.store().backend}). Set `IMAGE_STUDIO_DATA_DIR` or "
+            "`IMAGE_STUDIO_DATABASE_URL` to move them.")
+
+st.subheader("Price catalogue")
+rows = services.catalogue().rows()
+if rows:
+    frame = pd.DataFrame(rows)
+    shown = [c for c in ("provider", "model", "item", "price", "unit", "usd", "confirmed", "source", "checked")
+             if c in frame.columns]
+    st.dataframe(
+        frame[shown],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "confirmed": st.column_config.CheckboxColumn("confirmed", help="Unconfirmed prices rest on no public "
+                                                         "source of the provider's own; treat them as guesses."),
+            "source": st.column_config.LinkColumn("source"),
+        },
+    )

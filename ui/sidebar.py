@@ -4,7 +4,100 @@ from __future__ import annotations
 
 import streamlit as st
 
+from providers.registry import PROVIDERS
+from studio.config import get_secret
+from ui import format as fmt
+from ui import services, state
+
+_SOURCE_TEXT = {
+    "session": "key typed in Settings (this session only)",
+    "secrets": "key from .streamlit/secrets.toml",
+    "environment": "key from the environment",
+    "none": "no key: built-in emulator",
+}
+
+_RENDERED = "_sidebar_rendered_by_app"
+
+
+def mark_app_run() -> None:
+    """app.py draws the sidebar for every page; a page run on its own draws it itself."""
+    st.session_state[_RENDERED] = True
+
+
+def ensure() -> None:
+    if not st.session_state.get(_RENDERED):
+        render()
+
+
+def _model_label(provider: str):
+    models = PROVIDERS[provider].MODELS
+
+    def label(model: str) -> str:
+        caps = models[model]
+        if caps.shutdown:
+            return f"{caps.label} (shuts down {caps.shutdown.isoformat()})"
+        return caps.label
+
+    return label
+
 
 def render() -> None:
+    state.init()
     with st.sidebar:
-        st.caption("Image Studio")
+        st.selectbox(
+            "Provider",
+            list(PROVIDERS),
+            key="provider",
+            format_func=lambda p: PROVIDERS[p].label,
+            on_change=_provider_changed,
+            help="Where requests go. Each provider has its own prices and limits.",
+        )
+        provider = st.session_state["provider"]
+        st.selectbox(
+            "Model",
+            state.offered_models(provider),
+            key="model",
+            format_func=_model_label(provider),
+            help="Models past their shutdown date are not offered.",
+        )
+        retired = [c for c in PROVIDERS[provider].MODELS.values() if c.retired()]
+        if retired:
+            st.caption(
+                "Retired: "
+                + "; ".join(
+                    f"{c.label} on {c.shutdown.isoformat()}" + (f" (use {c.replacement})" if c.replacement else "")
+                    for c in retired
+                )
+            )
+
+        route = services.route(provider)
+        if route.endpoint == "emulator":
+            st.warning(
+                f"**Simulated results.** {PROVIDERS[provider].label} has no API key, so requests go to "
+                "the built-in emulator: images are made locally and nothing is billed. "
+                "Add a key in Settings to use the real service.",
+                icon="🧪",
+            )
+
+        with st.expander("API keys", expanded=False):
+            for cls in PROVIDERS.values():
+                _, source = get_secret(cls.key_env, state.session_keys())
+                st.markdown(f"**{cls.label}**: {_SOURCE_TEXT[source]}")
+
+        spend = services.spend_today()
+        if spend.daily_cap is not None:
+            used = spend.today_usd
+            st.metric(
+                "Spent today",
+                fmt.usd(used),
+                help=f"Of a daily budget of {fmt.usd(spend.daily_cap)} (set in Settings).",
+            )
+            ratio = float(min(used / spend.daily_cap, 1)) if spend.daily_cap > 0 else 1.0
+            st.progress(ratio, text=f"{fmt.usd(spend.daily_left)} left today")
+        else:
+            st.metric("Spent today", fmt.usd(spend.today_usd), help="No daily budget set (Settings).")
+
+
+def _provider_changed() -> None:
+    provider = st.session_state["provider"]
+    st.session_state["model"] = PROVIDERS[provider].default_model

@@ -1,0 +1,61 @@
+"""Per-user UI state: what this browser session chose. Process-wide services live in ui.services."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import streamlit as st
+
+from providers.registry import PROVIDERS
+from studio import settings as app_settings
+
+# Keys typed in Settings live here only (never in the store, logs or page).
+SESSION_KEYS = "session_api_keys"
+SESSION_BASE_URLS = "session_base_urls"
+
+DEFAULT_PROVIDER = "openai"
+
+
+@dataclass(frozen=True)
+class Selection:
+    provider: str
+    model: str
+
+
+def init() -> None:
+    """Set defaults once per session; safe to call from every page (pages also run alone)."""
+    ss = st.session_state
+    ss.setdefault(SESSION_KEYS, {})
+    ss.setdefault(SESSION_BASE_URLS, {})
+    if "default_provider" not in ss:
+        saved = app_settings.load()
+        ss["default_provider"] = saved.default_provider if saved.default_provider in PROVIDERS else DEFAULT_PROVIDER
+        ss["default_quality"] = saved.default_quality
+        ss["default_size"] = saved.default_size
+    if ss.get("provider") not in PROVIDERS:
+        ss["provider"] = ss["default_provider"]
+    cls = PROVIDERS[ss["provider"]]
+    if ss.get("model") not in offered_models(ss["provider"]):
+        ss["model"] = cls.default_model
+
+
+def offered_models(provider: str) -> list[str]:
+    """Models a person may pick: the provider's models that are not shut down."""
+    cls = PROVIDERS[provider]
+    return [m for m, caps in cls.MODELS.items() if not caps.retired()]
+
+
+def selection() -> Selection:
+    init()
+    return Selection(st.session_state["provider"], st.session_state["model"])
+
+
+def session_keys() -> Mapping[str, str]:
+    init()
+    return st.session_state[SESSION_KEYS]
+
+
+def session_base_urls() -> Mapping[str, str]:
+    init()
+    return st.session_state[SESSION_BASE_URLS]
