@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from . import validation
 from .errors import JobFailed, ModerationBlocked, ProviderError, ProviderUnavailable, QuotaExceeded
-from .http import ErrorInfo, HttpProvider
+from .http import CreateCall, ErrorInfo, HttpProvider
 from .types import ImageRequest, JobState, JobStatus, ModelCaps
 
 __all__ = ["MODELS", "ApiframeProvider"]
@@ -88,7 +88,12 @@ class ApiframeProvider(HttpProvider):
     idempotent_create = True
 
     def submit(self, request: ImageRequest, *, idempotency_key: str | None = None) -> JobStatus:
-        self.require_key()
+        # Always an idempotency key (same key -> same job), so a resend cannot create a second job.
+        return self._status(self.send_create(request, idempotency_key=idempotency_key or str(uuid.uuid4())))
+
+    def create_call(
+        self, request: ImageRequest, *, idempotency_key: str | None = None, display: bool = False
+    ) -> CreateCall:
         caps = self.caps(request.model)
         params: dict[str, Any] = {
             "aspect_ratio": validation.wire_size(request.size.strip().lower(), caps) or request.size,
@@ -99,20 +104,15 @@ class ApiframeProvider(HttpProvider):
             "moderation": request.moderation,
         }
         if request.images:
-            urls = self.image_urls(request.images)
+            urls = self.image_urls(request.images, display=display)
             # The seed shows one URL as a string; docs-v2 documents string[]: one -> string, several -> list.
             params["input_images"] = urls[0] if len(urls) == 1 else urls
             if request.input_fidelity is not None and caps.input_fidelities:
                 params["input_fidelity"] = request.input_fidelity
         body = {"prompt": request.prompt, "model": caps.model, _PARAMS_KEY.get(caps.model, "gptImage2Params"): params}
-        answer = self.create(
-            caps,
-            "/v2/images/generate",
-            json=body,
-            headers={"Idempotency-Key": idempotency_key or str(uuid.uuid4())},
-            idempotent=True,  # same key -> same job, so a resend cannot create a second one
+        return CreateCall(
+            "/v2/images/generate", json=body, headers={"Idempotency-Key": idempotency_key or "<a unique key>"}
         )
-        return self._status(answer)
 
     def status(self, job_id: str) -> JobStatus:
         self.require_key()

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from . import validation
 from .errors import InvalidRequest, JobCanceled, JobFailed, ModerationBlocked, ProviderError, ProviderUnavailable
-from .http import HttpProvider
+from .http import CreateCall, HttpProvider
 from .types import ImageRequest, JobState, JobStatus, ModelCaps
 
 __all__ = ["MODELS", "CoreTodayProvider"]
@@ -73,29 +73,29 @@ class CoreTodayProvider(HttpProvider):
     version_suffix = "/v1"
 
     def submit(self, request: ImageRequest, *, idempotency_key: str | None = None) -> JobStatus:
-        self.require_key()
-        caps = self.caps(request.model)
         if request.n != 1:
             raise validation_error_n(request.n)
+        return self._status(self.send_create(request, idempotency_key=idempotency_key))
+
+    def create_call(
+        self, request: ImageRequest, *, idempotency_key: str | None = None, display: bool = False
+    ) -> CreateCall:
+        caps = self.caps(request.model)
         inputs = self._input(request, caps)
         local = [image for image in request.images if image.is_local]
         urls = [image.url for image in request.images if image.url is not None]
         if urls:
             inputs["input_images"] = urls
-        if local:
-            # One file:input_images part per file; the server appends them to input.input_images.
-            files = [
-                ("file:input_images", (image.name, image.data or b"", image.mime or "image/png")) for image in local
-            ]
-            body = self.create(
-                caps,
-                "/v1/predictions/upload",
-                data={"model": caps.model, "input": json.dumps(inputs)},
-                files=files,
-            )
-        else:
-            body = self.create(caps, "/v1/predictions", json={"model": caps.model, "input": inputs})
-        return self._status(body)
+        if not local:
+            return CreateCall("/v1/predictions", json={"model": caps.model, "input": inputs})
+        # One file:input_images part per file; the server appends them to input.input_images.
+        files = tuple(
+            ("file:input_images", (image.name, b"" if display else image.data or b"", image.mime or "image/png"))
+            for image in local
+        )
+        return CreateCall(
+            "/v1/predictions/upload", data={"model": caps.model, "input": json.dumps(inputs)}, files=files
+        )
 
     def status(self, job_id: str) -> JobStatus:
         self.require_key()

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from . import validation
 from .errors import JobCanceled, JobFailed, ModerationBlocked, ProviderError, ProviderUnavailable
-from .http import HttpProvider
+from .http import CreateCall, HttpProvider
 from .types import ImageRequest, JobState, JobStatus, ModelCaps
 
 __all__ = ["MODELS", "EvoLinkProvider"]
@@ -89,7 +89,11 @@ class EvoLinkProvider(HttpProvider):
     version_suffix = "/v1"
 
     def submit(self, request: ImageRequest, *, idempotency_key: str | None = None) -> JobStatus:
-        self.require_key()
+        return self._status(self.send_create(request, idempotency_key=idempotency_key))
+
+    def create_call(
+        self, request: ImageRequest, *, idempotency_key: str | None = None, display: bool = False
+    ) -> CreateCall:
         caps = self.caps(request.model)
         body: dict[str, Any] = {
             "model": caps.model,
@@ -102,8 +106,8 @@ class EvoLinkProvider(HttpProvider):
         if request.resolution is not None:
             body["resolution"] = request.resolution
         if request.images:
-            body["image_urls"] = self.image_urls(request.images)
-        return self._status(self.create(caps, "/v1/images/generations", json=body))
+            body["image_urls"] = self.image_urls(request.images, display=display)
+        return CreateCall("/v1/images/generations", json=body)
 
     def status(self, job_id: str) -> JobStatus:
         self.require_key()

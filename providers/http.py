@@ -30,6 +30,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any, ClassVar
 
@@ -487,6 +488,25 @@ def generic_error(info: ErrorInfo, *, provider: str, label: str, key_env: str) -
     return InvalidRequest(f"{label} rejected the request.{said}", field=field, **common)
 
 
+@dataclass(frozen=True)
+class CreateCall:
+    """The one job-creating request, as data: ``submit`` sends it, "Copy as code" prints it.
+
+    ``files`` are ``(field, (filename, bytes, mime))``; built with ``display=True``
+    the bytes are empty and local images that a URL-only provider would need
+    uploaded appear as placeholder URLs (nothing is uploaded or fetched).
+    """
+
+    path: str
+    json: dict[str, Any] | None = None
+    data: dict[str, str] | None = None
+    files: tuple[tuple[str, tuple[str, bytes, str]], ...] = ()
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+PLACEHOLDER_URL = "https://example.com/{name}"
+
+
 class HttpProvider(Provider):
     """The shared half of every adapter: the client, keys, validation and ``generate``."""
 
@@ -550,6 +570,22 @@ class HttpProvider(Provider):
                 provider=self.name,
             )
 
+    def create_call(
+        self, request: ImageRequest, *, idempotency_key: str | None = None, display: bool = False
+    ) -> CreateCall:
+        """The job-creating request for ``request`` (adapters implement it)."""
+        raise NotImplementedError
+
+    def send_create(self, request: ImageRequest, *, idempotency_key: str | None = None) -> Any:
+        """Build the create call and send it once (never resent unless ``idempotent_create``)."""
+        self.require_key()
+        caps = self.caps(request.model)
+        call = self.create_call(request, idempotency_key=idempotency_key)
+        return self.create(
+            caps, call.path, json=call.json, data=call.data, files=list(call.files) or None,
+            headers=call.headers or None, idempotent=self.idempotent_create,
+        )
+
     def create(self, caps: ModelCaps, path: str, **kw: Any) -> Any:
         """The job-creating POST; a "model not found" answer names the model and its replacement."""
         try:
@@ -598,12 +634,14 @@ class HttpProvider(Provider):
     def validate(self, request: ImageRequest) -> None:
         validation.validate(request, self.caps(request.model), can_upload=self.uploader is not None)
 
-    def image_urls(self, images: tuple[InputImage, ...]) -> list[str]:
-        """URLs for a URL-only provider: local files go through the uploader."""
+    def image_urls(self, images: tuple[InputImage, ...], *, display: bool = False) -> list[str]:
+        """URLs for a URL-only provider: local files go through the uploader (a placeholder when displaying)."""
         urls = []
         for image in images:
             if image.url is not None:
                 urls.append(image.url)
+            elif display:
+                urls.append(PLACEHOLDER_URL.format(name=image.name))
             elif self.uploader is None:
                 raise InvalidRequest(validation.url_only_message(self.label), field="images", provider=self.name)
             else:

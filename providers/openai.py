@@ -21,7 +21,7 @@ from .errors import (
     ProviderUnavailable,
     QuotaExceeded,
 )
-from .http import ErrorInfo, HttpProvider, image_format
+from .http import CreateCall, ErrorInfo, HttpProvider, image_format
 from .types import MIME_BY_FORMAT, ImageRequest, InputImage, JobStatus, ModelCaps, OutputImage
 
 __all__ = ["MODELS", "OpenAIProvider"]
@@ -153,17 +153,20 @@ class OpenAIProvider(HttpProvider):
 
     # --- wire format ------------------------------------------------------------------
     def submit(self, request: ImageRequest, *, idempotency_key: str | None = None) -> JobStatus:
-        self.require_key()
+        return self._finished(self.send_create(request, idempotency_key=idempotency_key), request)
+
+    def create_call(
+        self, request: ImageRequest, *, idempotency_key: str | None = None, display: bool = False
+    ) -> CreateCall:
         caps = self.caps(request.model)
         fields = self._fields(request, caps)
-        if request.is_edit:
-            files = [("image[]" if len(request.images) > 1 else "image", self._file(image)) for image in request.images]
-            if request.mask is not None:
-                files.append(("mask", self._file(request.mask)))
-            body = self.create(caps, "/v1/images/edits", data={k: str(v) for k, v in fields.items()}, files=files)
-        else:
-            body = self.create(caps, "/v1/images/generations", json=fields)
-        return self._finished(body, request)
+        if not request.is_edit:
+            return CreateCall("/v1/images/generations", json=fields)
+        field = "image[]" if len(request.images) > 1 else "image"
+        files = [(field, self._file(image, display=display)) for image in request.images]
+        if request.mask is not None:
+            files.append(("mask", self._file(request.mask, display=display)))
+        return CreateCall("/v1/images/edits", data={k: str(v) for k, v in fields.items()}, files=tuple(files))
 
     def status(self, job_id: str) -> JobStatus:
         raise InvalidRequest(
@@ -188,9 +191,11 @@ class OpenAIProvider(HttpProvider):
             fields["input_fidelity"] = request.input_fidelity
         return fields
 
-    def _file(self, image: InputImage) -> tuple[str, bytes, str]:
+    def _file(self, image: InputImage, *, display: bool = False) -> tuple[str, bytes, str]:
         if image.data is None:
             assert image.url is not None
+            if display:
+                return (image.url.rsplit("/", 1)[-1] or "image.png", b"", "image/png")
             data, content_type = self.fetch(image.url)  # the edits endpoint takes files, not links
             fmt = image_format(data, content_type)
             return (image.url.rsplit("/", 1)[-1] or "image", data, MIME_BY_FORMAT.get(fmt, "image/png"))

@@ -1,0 +1,87 @@
+""""Copy as code": the exact job-creating request for a provider, as curl and as Python httpx.
+
+Built from the adapter's own ``create_call`` (the same data ``submit`` sends), so
+the snippet cannot drift from what the app does. The key is always a placeholder
+that reads the environment variable; no key ever reaches the snippet.
+"""
+
+from __future__ import annotations
+
+import json
+import pprint
+import shlex
+
+from providers.http import CreateCall
+from providers.registry import create, provider_class
+from providers.types import ImageRequest
+
+__all__ = ["as_curl", "as_python", "create_call"]
+
+_PLACEHOLDER_KEY = "placeholder-not-a-key"  # the adapter needs some key to build; it is swapped out below
+
+
+def create_call(provider: str, request: ImageRequest, *, base_url: str | None = None) -> tuple[str, CreateCall]:
+    """(url, call) for the provider's real endpoint (or ``base_url``); nothing is sent or uploaded."""
+    cls = provider_class(provider)
+    adapter = create(provider, api_key=_PLACEHOLDER_KEY, base_url=base_url or cls.default_base_url)
+    try:
+        call = adapter.create_call(request, display=True)
+        return f"{adapter.base_url}{call.path}", call
+    finally:
+        adapter.close()
+
+
+def _auth(provider: str) -> tuple[str, str, str]:
+    """(header name, shell value, python expression) for the provider's key header."""
+    cls = provider_class(provider)
+    env = cls.key_env
+    header = getattr(cls, "key_header", "Authorization")
+    if header == "Authorization":
+        return header, f"Bearer ${env}", f'f"Bearer {{os.environ[{env!r}]}}"'
+    return header, f"${env}", f"os.environ[{env!r}]"
+
+
+def as_curl(provider: str, request: ImageRequest, *, base_url: str | None = None) -> str:
+    url, call = create_call(provider, request, base_url=base_url)
+    header, shell_value, _ = _auth(provider)
+    lines = [f"curl -X POST {shlex.quote(url)}", f'-H "{header}: {shell_value}"']
+    for name, value in call.headers.items():
+        if name.lower() == "idempotency-key":
+            # A fresh key per run; reuse the same one only when retrying that very request.
+            lines.append(f'-H "{name}: $(cat /proc/sys/kernel/random/uuid)"')
+        else:
+            lines.append(f"-H {shlex.quote(f'{name}: {value}')}")
+    if call.json is not None:
+        lines.append('-H "Content-Type: application/json"')
+        lines.append(f"-d {shlex.quote(json.dumps(call.json, indent=2, ensure_ascii=False))}")
+    for name, value in (call.data or {}).items():
+        lines.append(f"-F {shlex.quote(f'{name}={value}')}")
+    for field, (filename, _, mime) in call.files:
+        lines.append(f"-F {shlex.quote(f'{field}=@{filename};type={mime}')}")
+    return " \\\n  ".join(lines)
+
+
+def as_python(provider: str, request: ImageRequest, *, base_url: str | None = None) -> str:
+    url, call = create_call(provider, request, base_url=base_url)
+    header, _, py_value = _auth(provider)
+    headers = [f"{header!r}: {py_value}"]
+    for name, value in call.headers.items():
+        headers.append(f"{name!r}: str(uuid.uuid4())" if name.lower() == "idempotency-key" else f"{name!r}: {value!r}")
+    uses_uuid = any(name.lower() == "idempotency-key" for name in call.headers)
+    out = ["import os", *(["import uuid"] if uses_uuid else []), "", "import httpx", "",
+           "response = httpx.post(", f"    {url!r},"]
+    out.append("    headers={" + ", ".join(headers) + "},")
+    if call.json is not None:
+        body = pprint.pformat(call.json, indent=1, width=100, sort_dicts=False)
+        out.append("    json=" + body.replace("\n", "\n    ") + ",")
+    if call.data:
+        out.append(f"    data={call.data!r},")
+    if call.files:
+        files = ", ".join(f"({field!r}, open({filename!r}, 'rb'))" for field, (filename, _, _) in call.files)
+        out.append(f"    files=[{files}],")
+    # Image models can take minutes at high quality; httpx's 5 s default would give up early.
+    out.append("    timeout=600,")
+    out.append(")")
+    out.append("response.raise_for_status()")
+    out.append("print(response.json())")
+    return "\n".join(out)
