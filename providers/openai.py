@@ -116,14 +116,16 @@ MODELS: dict[str, ModelCaps] = {
         "GPT Image 1.5",
         input_fidelities=("low", "high"),
         shutdown=_SHUTDOWN_DEC,
-        notes="Deprecated by OpenAI; shuts down 2026-12-01.",
+        notes="Deprecated by OpenAI; shuts down 2026-12-01. OpenAI's deprecations page recommends "
+        "gpt-image-2.6-sunburst or -flare (prices unconfirmed); gpt-image-2 is the priced replacement here.",
         **_GPT1,
     ),
     "gpt-image-1-mini": _caps(
         "gpt-image-1-mini",
         "GPT Image 1 Mini",
         shutdown=_SHUTDOWN_DEC,
-        notes="Deprecated by OpenAI; shuts down 2026-12-01. No input fidelity setting.",
+        notes="Deprecated by OpenAI; shuts down 2026-12-01. No input fidelity setting. OpenAI recommends "
+        "gpt-image-2.6-sunburst or -flare (prices unconfirmed); gpt-image-2 is the priced replacement here.",
         **_GPT1,
     ),
     "gpt-image-1": _caps(
@@ -131,7 +133,8 @@ MODELS: dict[str, ModelCaps] = {
         "GPT Image 1",
         input_fidelities=("low", "high"),
         shutdown=date(2026, 10, 23),
-        notes="Shut down by OpenAI on 2026-10-23.",
+        notes="Shut down by OpenAI on 2026-10-23. OpenAI's API reference says to use gpt-image-2.5-sunburst or "
+        "-flare (prices unconfirmed); gpt-image-2 is the priced replacement here.",
         **_GPT1,
     ),
 }

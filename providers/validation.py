@@ -166,6 +166,7 @@ def validate(request: ImageRequest, caps: ModelCaps, *, can_upload: bool = True,
             model=caps.model,
             replacement=caps.replacement,
             provider=caps.provider,
+            detail=caps.notes or None,
         )
     _validate_prompt(request.prompt, caps)
     # quality / background / moderation: "auto" always passes (not sent where not offered).
