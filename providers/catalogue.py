@@ -550,11 +550,12 @@ class Catalogue:
             )
 
         if size == "auto":
-            offered = caps.sizes if caps is not None else tuple(_DEFAULT_RATIO_PIXELS)
-            candidates = {px for s in offered if s != "auto" and (px := pixels_of(s))}
-            candidates = candidates or set(_DEFAULT_RATIO_PIXELS.values())
+            # "auto" lets the model pick among its standard sizes (the ratio presets), not the
+            # large custom ones a person can ask for explicitly: estimate the dearest of those.
+            standard = [px for _, px in caps.ratio_pixels] if caps is not None else []
+            candidates = set(standard) or set(_DEFAULT_RATIO_PIXELS.values())
             dearest = max(sorted(candidates), key=lambda px: tokens.output_image_tokens(m.name, "high", px))
-            return dearest, [f"Size auto: estimated at the dearest offered size, {dearest}."]
+            return dearest, [f"Size auto: estimated at the dearest standard size, {dearest}."]
         pixels = pixels_of(size)
         notes: list[str] = []
         if pixels is None:

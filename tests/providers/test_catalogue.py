@@ -177,9 +177,11 @@ def test_quality_auto_is_estimated_as_high_with_a_note(cat):
     assert any("quality=auto" in n for n in auto.notes)
 
 
-def test_size_auto_is_estimated_at_the_dearest_offered_size(cat):
+def test_size_auto_is_estimated_at_the_dearest_standard_size(cat):
+    # auto picks among the standard sizes, never a large custom one such as 2048x2048
     e = cat.estimate("openai", req(size="auto", quality="high"), openai_caps())
-    assert "2048x2048" in line(e, "output image tokens").label
+    assert "1024x1024" in line(e, "output image tokens").label
+    assert line(e, "output image tokens").quantity == 7024
     assert any("Size auto" in n for n in e.notes)
     gpt1 = openai_caps("gpt-image-1.5", sizes=("1024x1024", "1536x1024", "1024x1536", "auto"))
     e1 = cat.estimate("openai", req("gpt-image-1.5", size="auto", quality="high"), gpt1)
