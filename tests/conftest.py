@@ -44,6 +44,10 @@ def _clear_streamlit_caches():
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
+    # The process-wide runner belongs to this test's data dir: stop it before the dir goes.
+    from studio import app_services
+
+    app_services.shutdown()
 
 
 @pytest.fixture

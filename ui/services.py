@@ -1,22 +1,19 @@
-"""Process-wide services for the pages: one store, one job runner, one emulator per server process.
+"""What the pages use: the process's store and runner, routes (live or emulator), spend.
 
-Held with ``st.cache_resource`` so every session shares them; per-user choices
-stay in ``st.session_state`` (ui.state). Nothing here makes a provider call on
-the page's thread: the runner works in the background.
+The store and runner are the process-wide ones of ``studio.app_services`` (also
+started by the server's lifespan hook); per-user choices stay in
+``st.session_state`` (ui.state). Nothing here makes a provider call on the
+page's thread: the runner works in the background.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
-import streamlit as st
-
-from providers.catalogue import Catalogue, load_catalogue
+from providers.catalogue import Catalogue
 from providers.registry import PROVIDERS
-from providers.types import ImageRequest, JobStatus, ModelCaps
-from studio import settings as app_settings
+from studio import app_services
 from studio.config import KeySource, get_secret
 from studio.runner import JobRunner
 from studio.store import Store
@@ -36,37 +33,16 @@ class Route:
         return self.endpoint == "emulator"
 
 
-class LivePricing:
-    """The catalogue with the credit values set in Settings, read at each use.
-
-    The runner is process-wide and long-lived; reading the settings file on each
-    estimate keeps a changed credit value effective without a restart.
-    """
-
-    def current(self) -> Catalogue:
-        return load_catalogue().with_overrides(app_settings.load().credit_overrides())
-
-    def estimate(self, provider: str, request: ImageRequest, caps: ModelCaps | None = None, **kw: Any):
-        return self.current().estimate(provider, request, caps, **kw)
-
-    def billed(self, provider: str, request: ImageRequest, status: JobStatus):
-        return self.current().billed(provider, request, status)
-
-
-@st.cache_resource(show_spinner=False)
 def store() -> Store:
-    return Store()
+    return app_services.store()
 
 
-@st.cache_resource(show_spinner=False)
-def pricing() -> LivePricing:
-    return LivePricing()
+def pricing() -> app_services.LivePricing:
+    return app_services.pricing()
 
 
-@st.cache_resource(show_spinner=False, on_release=lambda r: r.stop())
 def runner() -> JobRunner:
-    # Starting it also resumes any job a previous process left unfinished.
-    return JobRunner(store(), pricing=pricing()).start()
+    return app_services.runner()
 
 
 def catalogue() -> Catalogue:
