@@ -77,14 +77,15 @@ def _from_inputs(inputs: list[Image.Image], width: int, height: int, seed: bytes
     return Image.blend(base, Image.new("RGB", (width, height), _colour(seed[3:6])), 0.3)
 
 
-def _label(img: Image.Image, lines: list[str]) -> None:
+def _label(img: Image.Image, lines: list[str], *, opaque: bool = False) -> None:
     short = min(img.size)
     big, small = max(14, short // 11), max(10, short // 34)
     pad = max(6, short // 60)
     heights = [big] + [small] * (len(lines) - 1)
     band = pad * (len(lines) + 2) + sum(heights)
     overlay = Image.new("RGBA", img.size, (0, 0, 0, 0))
-    ImageDraw.Draw(overlay).rectangle((0, 0, img.size[0], band), fill=(0, 0, 0, 150))
+    # An edit's input may carry a label of its own: cover it so the two never overlap.
+    ImageDraw.Draw(overlay).rectangle((0, 0, img.size[0], band), fill=(0, 0, 0, 235 if opaque else 150))
     img.alpha_composite(overlay)
     draw = ImageDraw.Draw(img)
     y = pad
@@ -128,6 +129,7 @@ def render(
             f"{kind} · #{index + 1} · {width}x{height}",
             excerpt,
         ],
+        opaque=bool(decoded),
     )
     out = io.BytesIO()
     if fmt == "jpeg":
