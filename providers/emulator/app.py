@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from starlette.applications import Starlette
@@ -65,6 +66,7 @@ class _RequestLog:
             await self.app(scope, receive, send)
             return
         status: int | None = None
+        received = time.time()  # logged as "at": a slow answer still sorts by when it arrived
 
         async def send_and_note(message: Message) -> None:
             nonlocal status
@@ -81,7 +83,7 @@ class _RequestLog:
             state = scope.get("state") or {}
             prefix = scope["path"].strip("/").split("/", 1)[0]
             provider = state.get("emu_provider") or (prefix if prefix in PROVIDERS else "files")
-            self.store.log_request(provider, scope["method"], scope["path"], status)
+            self.store.log_request(provider, scope["method"], scope["path"], status, at=received)
 
 
 class _QuietDrops(logging.Filter):

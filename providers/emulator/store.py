@@ -234,10 +234,13 @@ class Store:
             self.faults.insert(0, dict(fault))
 
     # --- log and stats --------------------------------------------------------
-    def log_request(self, provider: str, method: str, path: str, status: int | None) -> None:
+    def log_request(
+        self, provider: str, method: str, path: str, status: int | None, *, at: float | None = None
+    ) -> None:
         with self.lock:
             self.requests.append(
-                {"provider": provider, "method": method, "path": path, "status": status, "at": time.time()}
+                {"provider": provider, "method": method, "path": path, "status": status,
+                 "at": time.time() if at is None else at}
             )
             del self.requests[:-MAX_LOGGED_REQUESTS]
 
