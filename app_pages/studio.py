@@ -1,0 +1,11 @@
+"""Studio: write a prompt, add images, pick the settings, see the price, generate and follow the jobs."""
+
+import streamlit as st
+
+from ui import sidebar, studio_form
+
+sidebar.ensure()
+
+st.title("Studio")
+st.caption("Write a prompt, pick the quality and shape, see what it costs on every provider, then generate.")
+studio_form.render()

@@ -1,0 +1,381 @@
+"""Jobs on the page: a live panel that follows them, result cards, and failures explained.
+
+Public API (the Studio, Compare and History pages use it):
+
+- ``live_panel(job_ids, *, key, actions=True, columns=3)``: one card per image in a
+  grid, a progress card per unfinished job. While any job is unfinished the panel
+  is a fragment that refreshes itself every ``REFRESH_SECONDS``; once all are done
+  it reruns the page once (the sidebar's spend updates) and stops refreshing.
+- ``result_card(job, image, *, key, actions=True)``: the image with its size,
+  estimated and billed cost and time; Download (recipe embedded), Re-render at
+  high (its cost on the button), Edit this, Copy as code.
+- ``job_card(job, *, key, actions=True)``: progress or the failure of one job.
+- ``error_card(job, *, key)``: why a job failed, whether it was billed, what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from providers.errors import ProviderError
+from providers.registry import PROVIDERS
+from providers.types import MIME_BY_FORMAT
+from studio import draft, explain, maskkeep, recipe
+from studio.store import ImageView, JobView
+from ui import format as fmt
+from ui import services, studio_actions
+
+__all__ = ["REFRESH_SECONDS", "error_card", "job_card", "live_panel", "result_card"]
+
+REFRESH_SECONDS = 1.0
+# Material icons: they ship with Streamlit, so they render where no emoji font is installed.
+_TONE_ICON = {"error": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
+
+
+# --------------------------------------------------------------------------- panel
+
+
+def live_panel(job_ids: Sequence[str], *, key: str, actions: bool = True, columns: int | None = None) -> None:
+    """Follow ``job_ids``; ``columns`` defaults to 2 for up to four cards (they read better large), else 3."""
+    ids = tuple(job_ids)
+    if not ids:
+        return
+    jobs = services.store().get_jobs(ids)
+    if any(j.active for j in jobs):
+        _live(ids, key=key, actions=actions, columns=columns)
+    else:
+        _draw(jobs, key=key, actions=actions, columns=columns)
+
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def _live(ids: tuple[str, ...], *, key: str, actions: bool, columns: int | None) -> None:
+    jobs = services.store().get_jobs(ids)
+    _draw(jobs, key=key, actions=actions, columns=columns)
+    if not any(j.active for j in jobs):
+        # One full rerun: the spend in the sidebar catches up and the panel stops refreshing.
+        st.rerun()
+
+
+def _summary(jobs: Sequence[JobView]) -> str:
+    done = sum(j.status == "succeeded" for j in jobs)
+    failed = sum(j.status in ("failed", "unknown") for j in jobs)
+    active = sum(j.active for j in jobs)
+    images = sum(len(j.images) for j in jobs)
+    parts = [f"{len(jobs)} job{'s' if len(jobs) != 1 else ''}"]
+    if active:
+        parts.append(f"{active} in progress")
+    if done:
+        parts.append(f"{images} image{'s' if images != 1 else ''} ready")
+    if failed:
+        parts.append(f"{failed} failed")
+    est = [j.estimate.usd for j in jobs if j.estimate and j.estimate.usd is not None]
+    finished = [j.billed for j in jobs if j.billed is not None and j.billed.usd is not None]
+    reported = [b.usd for b in finished if not b.estimated]
+    unreported = [b.usd for b in finished if b.estimated]
+    if est:
+        parts.append(f"estimated {fmt.usd(sum(est, Decimal(0)))}")
+    if reported and any(reported):
+        parts.append(f"billed {fmt.usd(sum(reported, Decimal(0)))}")
+    if unreported:
+        parts.append(f"{fmt.usd(sum(unreported, Decimal(0)))} counted without a bill")
+    return " · ".join(parts)
+
+
+def _draw(jobs: Sequence[JobView], *, key: str, actions: bool, columns: int | None) -> None:
+    if not jobs:
+        st.caption("These jobs are no longer in the history.")
+        return
+    st.caption(_summary(jobs))
+    cells: list[tuple[JobView, ImageView | None]] = []
+    for job in jobs:
+        if job.status == "succeeded" and job.images:
+            cells.extend((job, image) for image in job.images)
+        else:
+            cells.append((job, None))
+    if columns is None:
+        columns = 2 if len(cells) <= 4 else 3
+    for start in range(0, len(cells), columns):
+        cols = st.columns(columns)
+        for col, (job, image) in zip(cols, cells[start:start + columns], strict=False):
+            with col:
+                if image is not None:
+                    result_card(job, image, key=f"{key}_{job.id}_{image.idx}", actions=actions)
+                else:
+                    job_card(job, key=f"{key}_{job.id}", actions=actions)
+
+
+# --------------------------------------------------------------------------- job card
+
+
+def _label(job: JobView) -> str:
+    cls = PROVIDERS.get(job.provider)
+    return cls.label if cls else job.provider
+
+
+def _prompt_line(job: JobView) -> str:
+    if job.variables:
+        return " · ".join(f"{k}: {v}" for k, v in job.variables.items())
+    text = " ".join(job.prompt.split())
+    return text if len(text) <= 90 else text[:87] + "…"
+
+
+def job_card(job: JobView, *, key: str, actions: bool = True) -> None:
+    """An unfinished job's progress, or a finished one without images (failed, canceled...)."""
+    with st.container(border=True):
+        if job.active:
+            _progress(job, key=key, actions=actions)
+        else:
+            error_card(job, key=key, actions=actions, framed=False)
+
+
+def _progress(job: JobView, *, key: str, actions: bool) -> None:
+    st.markdown(f"**{explain.STATUS_WORDS.get(job.status, job.status)}** · {_label(job)} · {job.quality} · "
+                f"{draft.size_label(job.size)}")
+    st.caption(_prompt_line(job))
+    elapsed = job.elapsed_seconds()
+    expected = job.expected_seconds
+    if job.progress is not None:
+        ratio = max(0.0, min(job.progress / 100, 1.0))
+    elif elapsed is not None and expected:
+        ratio = min(elapsed / expected, 0.95)  # never claim "done" from the clock alone
+    else:
+        ratio = 0.0
+    if elapsed is None:
+        text = "Waiting to be sent…" if job.status == "queued" else "Sending…"
+    elif expected:
+        text = f"{fmt.seconds(elapsed)} of about {fmt.seconds(expected)}"
+    else:
+        text = f"{fmt.seconds(elapsed)} so far"
+    st.progress(ratio, text=text)
+    if not actions:
+        return
+    if job.cancel_requested:
+        st.caption("Canceling…")
+    elif job.status == "queued" or job.can_cancel:
+        if st.button("Cancel", key=f"{key}_cancel", icon=":material/close:", help="Stop this job."):
+            outcome = services.runner().cancel(job.id)
+            st.toast({"canceled": "Canceled before it was sent: nothing is charged.",
+                      "requested": "Asked the provider to cancel."}.get(outcome, f"Cancel: {outcome}"))
+    else:
+        st.caption(f"{_label(job)} cannot cancel a job once it is sent.")
+
+
+@st.cache_data(ttl=600, max_entries=256, show_spinner=False)
+def _run_inputs(run_id: str) -> tuple[tuple[str, str], ...]:
+    """(role, path) of a run's stored inputs; inputs never change once a run exists."""
+    run = services.store().get_run(run_id, with_jobs=False)
+    if run is None:
+        return ()
+    return tuple((i.role, str(i.path) if i.path else "") for i in run.inputs)
+
+
+def error_card(job: JobView, *, key: str, actions: bool = True, framed: bool = True) -> None:
+    """Why a job has no image: what happened, whether it was charged, the next step; the provider's text folded."""
+    frame = st.container(border=True) if framed else contextlib.nullcontext()
+    with frame:
+        had_inputs = any(role == "image" for role, _ in _run_inputs(job.run_id))
+        why = explain.explain(
+            status=job.status,
+            error_kind=job.error_kind,
+            error_message=job.error_message,
+            error_detail=job.error_detail,
+            provider=job.provider,
+            had_input_images=had_inputs,
+            billed_usd=job.billed.usd if job.billed else None,
+            billed_estimated=bool(job.billed and job.billed.estimated),
+            estimate_usd=job.estimate.usd if job.estimate else None,
+            finished_at=job.finished_at,
+        )
+        show = {"error": st.error, "warning": st.warning, "info": st.info}[why.tone]
+        show(f"**{why.title}.** {why.body}", icon=_TONE_ICON[why.tone])
+        st.caption(_prompt_line(job))
+        if why.charge:
+            st.caption(f":material/payments: {why.charge}")
+        if why.hint:
+            st.markdown(why.hint)
+        if why.settings_link:
+            with contextlib.suppress(StreamlitAPIException):  # the page run alone has no navigation
+                st.page_link("app_pages/settings.py", label="Open Settings", icon=":material/settings:")
+        words = explain.provider_words(why.detail)
+        if words:
+            with st.expander("The provider's own words"):
+                st.text(words)
+        if actions and job.status in ("failed", "unknown") and job.provider_job_id:
+            if st.button("Check again", key=f"{key}_recheck", help="Ask the provider about this job once more. "
+                         "Nothing is sent again."):
+                services.runner().recheck(job.id)
+                st.rerun()
+
+
+# --------------------------------------------------------------------------- result card
+
+
+def _per_image(money, count: int) -> Decimal | None:
+    if money is None or money.usd is None:
+        return None
+    return money.usd / max(1, count)
+
+
+def _cost_line(job: JobView) -> str:
+    count = len(job.images) or job.n
+    est = _per_image(job.estimate, count)
+    parts = [f"Estimated {fmt.usd(est)}" if est is not None else "No estimate"]
+    if job.billed is not None:
+        billed = _per_image(job.billed, count)
+        if job.billed.estimated:
+            parts.append("billed: not reported (estimate counted)")
+        elif billed is not None and billed == 0:
+            parts.append("not charged")
+        elif billed is not None:
+            parts.append(f"billed {fmt.usd(billed)}")
+    elapsed = job.elapsed_seconds()
+    if elapsed is not None:
+        parts.append(f"took {fmt.seconds(elapsed)}")
+    return " · ".join(parts)
+
+
+def _composite(job: JobView, image: ImageView) -> maskkeep.Composite | None:
+    """The result with the original put back outside the mask, when the run asked for it."""
+    store = services.store()
+    if not maskkeep.wanted(store.data_dir, job.run_id):
+        return None
+    inputs = _run_inputs(job.run_id)
+    original = next((p for role, p in inputs if role == "image" and p), None)
+    mask = next((p for role, p in inputs if role == "mask" and p), None)
+    if not original or not mask:
+        return None
+    try:
+        return maskkeep.composite(store.data_dir, Path(original), image.path, Path(mask), image.format)
+    except (OSError, ProviderError, ValueError):
+        return None  # show the provider's output as is rather than nothing
+
+
+@st.cache_data(ttl=3600, max_entries=24, show_spinner=False)
+def _download_data(job_id: str, path: str, fmt_name: str) -> bytes:
+    """The image file with its recipe embedded.
+
+    Bytes rather than a deferred callable: a download button's deferred file belongs to the run that drew it,
+    and the panel's last refresh redraws the cards, so a click in that moment would miss. Bytes keep the same
+    media address across reruns. Cached, so a rerun does not re-read the file.
+    """
+    data = Path(path).read_bytes()
+    store = services.store()
+    job = store.get_job(job_id)
+    if job is None:
+        return data
+    count = len(job.images) or job.n
+    meta = draft.recipe_for(
+        provider=job.provider,
+        request=store.load_request(job.id),
+        job_id=job.id,
+        run_id=job.run_id,
+        endpoint=job.endpoint,
+        estimate_usd=_per_image(job.estimate, count),
+        billed_usd=_per_image(job.billed, count) if job.billed else None,
+        parent_job_id=job.parent_job_id,
+    )
+    try:
+        return recipe.embed(data, fmt_name, meta)
+    except ProviderError:
+        return data  # a format recipes cannot go into: the image itself is still worth having
+
+
+@st.cache_data(ttl=300, max_entries=512, show_spinner=False)
+def _high_cost(job_id: str) -> Decimal | None:
+    job = services.store().get_job(job_id)
+    return None if job is None else studio_actions.high_cost(job)
+
+
+@st.cache_data(ttl=300, max_entries=128, show_spinner=False)
+def _code(job_id: str, base_url: str | None) -> tuple[str | None, str | None]:
+    as_curl, as_python = studio_actions.codegen()
+    store = services.store()
+    job = store.get_job(job_id)
+    if job is None:
+        return None, None
+    request = store.load_request(job_id)
+    curl = as_curl(job.provider, request, base_url=base_url) if as_curl else None
+    python = as_python(job.provider, request, base_url=base_url) if as_python else None
+    return curl, python
+
+
+def result_card(job: JobView, image: ImageView, *, key: str, actions: bool = True) -> None:
+    with st.container(border=True):
+        kept = _composite(job, image)
+        shown = kept.path if kept is not None else image.path
+        # Big files go to the browser as their thumbnail; the download is always the original.
+        picture = image.thumb_path if image.bytes > 6 * 2**20 and image.thumb_path else shown
+        st.image(str(picture), width="stretch")
+        w, h = (kept.width, kept.height) if kept is not None and kept.width else (image.width, image.height)
+        size = f"{w}×{h}" if w and h else "size unknown"
+        st.markdown(f"**{_label(job)}** · {job.quality} · {size} · {image.format.upper()} · {fmt.nbytes(image.bytes)}")
+        st.caption(_prompt_line(job))
+        st.caption(_cost_line(job))
+        if kept is not None:
+            st.caption(
+                f":material/layers: Original kept outside the mask: the model had changed {kept.percent:g}% "
+                f"of those pixels ({kept.changed_outside:,} of {kept.total_outside:,})."
+                + (f" Its {image.width}×{image.height} output was scaled to the original's size."
+                   if kept.resized and image.width else "")
+            )
+        if not actions:
+            return
+        ext = {"jpeg": "jpg"}.get(image.format, image.format)
+        # Two rows: what to do next with the image, then taking it away (file or code).
+        act = st.container(horizontal=True, gap="small")
+        with act:
+            if job.quality not in ("high", "xhigh", "max"):
+                cost = _high_cost(job.id)
+                label = f"Re-render at high · {fmt.usd(cost)}" if cost is not None else "Re-render at high"
+                if st.button(label, key=f"{key}_high", icon=":material/hd:",
+                             help="Make this image again at high quality (same prompt, settings and inputs)."):
+                    out = studio_actions.rerender_high(job)
+                    if out.error:
+                        st.toast(out.error, icon=":material/block:")
+                    else:
+                        st.switch_page(studio_actions.STUDIO_PAGE)
+            if st.button("Edit this", key=f"{key}_edit", icon=":material/edit:",
+                         help="Use this image as the input of a new request (the edit chain is kept in History)."):
+                studio_actions.use_as_input(job, image)
+                st.switch_page(studio_actions.STUDIO_PAGE)
+        take = st.container(horizontal=True, gap="small")
+        with take:
+            st.download_button(
+                "Download",
+                data=_download_data(job.id, str(shown), image.format),
+                file_name=f"image-studio-{job.provider}-{job.id[:8]}-{image.idx + 1}.{ext}",
+                mime=MIME_BY_FORMAT.get(image.format, "application/octet-stream"),
+                key=f"{key}_dl",
+                icon=":material/download:",
+                on_click="ignore",
+                help="The original file, with its recipe (prompt, settings, cost) embedded.",
+            )
+            _copy_as_code(job, key=key)
+
+
+def _copy_as_code(job: JobView, *, key: str) -> None:
+    as_curl, as_python = studio_actions.codegen()
+    if as_curl is None and as_python is None:
+        st.button("Copy as code", key=f"{key}_code", icon=":material/code:", disabled=True,
+                  help="Copy as code is coming: the request as curl or Python.")
+        return
+    with st.popover("Copy as code", icon=":material/code:", help="This request as curl or Python, to copy."):
+        try:
+            curl, python = _code(job.id, studio_actions.code_base_url(job.provider))
+        except (ProviderError, ValueError, KeyError, TypeError, OSError) as err:
+            st.caption(f"The code could not be written: {err}")
+            return
+        cls = PROVIDERS.get(job.provider)
+        if cls is not None:
+            st.caption(f"Calls the real {cls.label} API; the key is read from ${cls.key_env}, never written here.")
+        tabs = st.tabs([t for t, c in (("curl", curl), ("Python", python)) if c])
+        for tab, code, lang in zip(tabs, [c for c in (curl, python) if c],
+                                   [lang for lang, c in (("bash", curl), ("python", python)) if c], strict=False):
+            with tab:
+                st.code(code, language=lang)

@@ -1,0 +1,173 @@
+"""What the Studio's buttons do: send a batch to the runner, re-render, continue editing a result.
+
+Shared by the Studio form and the result cards (which the Compare and History
+pages show too), so a click behaves the same wherever it happens.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import streamlit as st
+
+from providers.errors import ProviderError
+from providers.registry import PROVIDERS
+from providers.types import ImageRequest
+from studio import budget, draft, maskkeep
+from studio.runner import Submitted
+from studio.store import ImageView, JobView
+from ui import services, state
+from ui import studio_state as ss
+
+STUDIO_PAGE = "app_pages/studio.py"
+UPLOAD_GEN = "studio_upload_generation"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    submitted: Submitted | None = None
+    error: str | None = None
+
+
+def submit(
+    provider: str,
+    request: ImageRequest,
+    *,
+    prompts: Sequence[str] | None = None,
+    variables: Sequence[Mapping[str, Any]] | None = None,
+    template: str | None = None,
+    parent_job_id: str | None = None,
+    keep_outside: bool | None = None,
+    label: str | None = None,
+) -> Outcome:
+    """Hand a batch to the runner (it returns at once) and remember the run for this session."""
+    route = services.route(provider)
+    try:
+        sub = services.runner().submit(
+            provider,
+            request,
+            endpoint=route.endpoint,
+            api_key=services.session_key(provider),
+            prompts=list(prompts) if prompts else None,
+            variables=list(variables) if variables else None,
+            template=template,
+            parent_job_id=parent_job_id,
+            label=label,
+        )
+    except budget.BudgetExceeded as err:
+        return Outcome(error=f"Over budget: {err}")
+    except ProviderError as err:  # InvalidRequest / ModelUnavailable: validate() already said why
+        return Outcome(error=str(err))
+    ss.track(sub.run_id, sub.job_ids)
+    if request.mask is not None and keep_outside is not None:
+        maskkeep.remember(services.store().data_dir, sub.run_id, keep_outside)
+    return Outcome(submitted=sub)
+
+
+def high_request(job: JobView) -> ImageRequest:
+    """The request that made ``job``, at quality high, one image."""
+    return services.store().load_request(job.id).with_(quality="high", n=1)
+
+
+def high_cost(job: JobView) -> Decimal | None:
+    try:
+        caps = PROVIDERS[job.provider].MODELS[job.model]
+        return services.catalogue().estimate(job.provider, high_request(job), caps).total.usd
+    except (ProviderError, ValueError, KeyError, OSError):
+        return None
+
+
+def rerender_high(job: JobView) -> Outcome:
+    request = high_request(job)
+    keep = maskkeep.wanted(services.store().data_dir, job.run_id)
+    out = submit(job.provider, request, parent_job_id=job.id, keep_outside=keep, label="Re-render at high")
+    if out.error is None:
+        ss.flash("info", "Re-rendering at high quality: it appears at the top of the results.")
+    return out
+
+
+def upload_key() -> str:
+    """The uploader's key; a new one empties it (a widget's files cannot be set from code)."""
+    gen = st.session_state.get(UPLOAD_GEN, 0)
+    return ss.UPLOAD if gen == 0 else f"{ss.UPLOAD}_{gen}"
+
+
+def clear_uploader() -> None:
+    st.session_state[UPLOAD_GEN] = st.session_state.get(UPLOAD_GEN, 0) + 1
+    st.session_state[ss.UPLOAD_SNAPSHOT] = []
+
+
+def use_as_input(job: JobView, image: ImageView) -> None:
+    """Multi-turn editing: this result becomes the only input of the next request, chained to its job."""
+    data = image.path.read_bytes()
+    ext = {"jpeg": "jpg"}.get(image.format, image.format)
+    item = ss.TrayItem(id=f"job:{job.id}:{image.idx}", name=f"result-{job.id[:8]}-{image.idx + 1}.{ext}",
+                       data=data, source="result")
+    clear_uploader()
+    st.session_state[ss.KEPT] = [item]
+    st.session_state[ss.PARENT] = job.id
+    ss.flash("success", "The result is now the input image. Describe the change in the prompt and generate.")
+
+
+def use_from_history(job: JobView, image: ImageView) -> None:
+    data = image.path.read_bytes()
+    ext = {"jpeg": "jpg"}.get(image.format, image.format)
+    ss.keep(ss.TrayItem(id=f"job:{job.id}:{image.idx}", name=f"history-{job.id[:8]}-{image.idx + 1}.{ext}",
+                        data=data, source="history"))
+
+
+def fill_form(r: draft.Restored, *, set_selection: bool, prompt: bool = True) -> None:
+    """Put restored values into the form's keys; only before the widgets draw (a callback, or the page's top).
+
+    ``set_selection`` also switches the sidebar's provider and model, which only a callback may do.
+    """
+    state = st.session_state
+    if set_selection and r.provider:
+        state["provider"] = r.provider
+        state["model"] = r.model or PROVIDERS[r.provider].default_model
+    provider = state.get("provider") if state.get("provider") in PROVIDERS else (r.provider or "openai")
+    cls = PROVIDERS[provider]
+    caps = cls.MODELS.get(state.get("model") or "", cls.MODELS[cls.default_model])
+    if prompt:
+        state[ss.PROMPT] = r.prompt
+        state[ss.TEMPLATE] = ""
+    if r.quality:
+        state[ss.QUALITY] = r.quality  # an unknown value falls back to the default when the form draws
+    offered = [o.value for o in draft.size_options(caps)]
+    if r.size in offered or not caps.free_size:
+        state[ss.SIZE] = r.size
+    elif r.size:
+        state[ss.SIZE], state[ss.CUSTOM_SIZE] = draft.CUSTOM_SIZE, r.size
+    for key, value in ((ss.BACKGROUND, r.background), (ss.FORMAT, r.output_format),
+                       (ss.MODERATION, r.moderation), (ss.RESOLUTION, r.resolution)):
+        if value:
+            state[key] = value
+    if r.output_compression is not None:
+        state[ss.COMPRESSION] = r.output_compression
+    if r.n:
+        state[ss.N] = max(1, min(r.n, caps.max_n))
+
+
+def codegen() -> tuple[Callable[..., str] | None, Callable[..., str] | None]:
+    """The lead's ``studio.codegen`` functions when they exist (the button says "coming" otherwise)."""
+    try:
+        mod = importlib.import_module("studio.codegen")
+    except ImportError:
+        return None, None
+    return getattr(mod, "as_curl", None), getattr(mod, "as_python", None)
+
+
+def code_base_url(provider: str) -> str | None:
+    """The base URL a "Copy as code" snippet should call: a custom one from Settings, else the real API's.
+
+    Never the emulator's loopback address: a snippet is for running elsewhere, against the real service.
+    """
+    return state.session_base_urls().get(provider) or None
+
+
+# The History page's detail view imports this name.
+endpoint_base_url = code_base_url

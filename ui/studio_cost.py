@@ -1,0 +1,168 @@
+"""Studio: the live cost of the whole batch, how it adds up, and the same batch on every provider.
+
+Everything here is arithmetic over the price catalogue and a read of the
+ledger: no provider is called, so it can run on every keystroke.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pandas as pd
+import streamlit as st
+
+from providers.errors import ProviderError
+from providers.registry import PROVIDERS
+from providers.types import ImageRequest, ModelCaps
+from studio import costs, draft
+from studio.runner import Quote
+from ui import format as fmt
+from ui import services
+
+_QUALITY_HEAD = {"low": "Low", "medium": "Medium", "high": "High", "auto": "Auto"}
+
+
+@dataclass(frozen=True)
+class CostView:
+    estimate: costs.BatchEstimate | None
+    quote: Quote | None
+    blocker: str | None  # over budget / cannot be priced against the cap
+
+
+def _source(est: costs.BatchEstimate) -> str:
+    src = est.source.strip()
+    where = f"[{src.split('/')[2]}]({src})" if src.startswith("http") and src.count("/") >= 2 else src
+    return f"Prices from {where}, checked {est.checked}" if where else f"Prices checked {est.checked}"
+
+
+def _budget_line(quote: Quote) -> tuple[str | None, str | None]:
+    """(a caption about the budget, a reason that blocks Generate)."""
+    spend = quote.spend
+    caps = spend.caps
+    if caps.daily is None and caps.total is None:
+        return None, None
+    total = quote.total_usd
+    if total is None:
+        return None, ("This batch cannot be priced in US dollars (a credit value is unknown: set it in Settings), "
+                      "so it cannot be checked against your budget.")
+    bits = []
+    if caps.daily is not None and spend.left_today is not None:
+        bits.append(f"{fmt.usd(spend.left_today)} left today of {fmt.usd(caps.daily)}")
+    if caps.total is not None and spend.left_total is not None:
+        bits.append(f"{fmt.usd(spend.left_total)} left of the {fmt.usd(caps.total)} total budget")
+    line = "Budget: " + "; ".join(bits) + "."
+    if quote.fits:
+        return line, None
+    scope = ("today's budget" if spend.left_today is not None and total > spend.left_today
+             else "the total budget")
+    left = spend.left_today if scope == "today's budget" else spend.left_total
+    return line, (f"Over budget: this batch is estimated at {fmt.usd(total)} and {scope} has "
+                  f"{fmt.usd(left)} left. Lower the quality or the number of images, or raise the cap in Settings.")
+
+
+def _lines_table(est: costs.BatchEstimate) -> pd.DataFrame:
+    rows = []
+    for line in est.lines:
+        rows.append({
+            "Item": line.label,
+            "Quantity": f"{line.quantity:,.0f} {line.unit}",
+            "Amount": fmt.amount(line.amount, est.unit) if est.unit != "USD" else fmt.usd(line.amount),
+            "USD": fmt.usd(line.usd),
+        })
+    return pd.DataFrame(rows)
+
+
+def _compare_table(request: ImageRequest, prompts: tuple[str, ...], provider: str) -> pd.DataFrame | None:
+    rows = costs.compare(services.catalogue(), request, prompts, current_provider=provider)
+    if not rows:
+        return None
+    qualities = list(dict.fromkeys(r.quality for r in rows))
+    table: dict[str, dict[str, str]] = {}
+    for r in rows:
+        if r.usd is None:
+            cell = "—"
+        else:
+            cell = fmt.usd(r.usd) + ("" if r.confirmed else " ?")
+            if r.cheapest:
+                cell = "★ " + cell
+        if r.current:
+            cell = "● " + cell
+        # The row says the model only where it is not the one chosen in the form.
+        name = r.label if r.model == request.model else f"{r.label} ({PROVIDERS[r.provider].MODELS[r.model].label})"
+        table.setdefault(name, {})[r.quality] = cell
+    frame = pd.DataFrame.from_dict(table, orient="index", columns=qualities)
+    frame.columns = [_QUALITY_HEAD.get(q, q) for q in qualities]
+    return frame
+
+
+def _highlight(value: str) -> str:
+    if isinstance(value, str) and "★" in value:
+        return "background-color: rgba(33, 195, 84, 0.18); font-weight: 600"
+    if isinstance(value, str) and value.startswith("●"):
+        return "font-weight: 600"
+    return ""
+
+
+def render(
+    provider: str, caps: ModelCaps, request: ImageRequest, batch: draft.Batch, endpoint: str,
+    input_sizes: tuple[tuple[int, int], ...] = (),
+) -> CostView:
+    cls = PROVIDERS[provider]
+    prompts = batch.prompts or (request.prompt,)
+    try:
+        est = costs.batch_estimate(services.catalogue(), provider, request, caps, prompts,
+                                   input_sizes=input_sizes or None)
+    except (ProviderError, ValueError, KeyError) as err:
+        st.warning(f"No price is known for this combination: {err}", icon=":material/money_off:")
+        return CostView(None, None, f"This request cannot be priced: {err}")
+    # The runner's Quote, built here from the estimate and the ledger: runner.quote would construct a
+    # provider client (and start the emulator) on every keystroke, and the figures are the same.
+    quote = Quote(jobs=est.prompts, images=est.images, estimates=(), total_usd=est.usd,
+                  spend=services.store().spend(endpoint))
+
+    c1, c2 = st.columns([3, 2])
+    unconfirmed = "" if est.confirmed else " (unconfirmed)"
+    c1.metric(
+        "Estimated total",
+        fmt.usd(est.usd) if est.usd is not None else fmt.amount(est.amount, est.unit),
+        help=f"The whole batch: {est.images} image{'s' if est.images != 1 else ''} from {est.prompts} "
+        f"prompt{'s' if est.prompts != 1 else ''} on {cls.label}{unconfirmed}.",
+    )
+    tokens = any(ln.unit == "tokens" for ln in est.lines)
+    c2.metric(
+        "Per image",
+        fmt.usd(est.per_image_usd) if est.per_image_usd is not None else fmt.amount(est.per_image_amount, est.unit),
+        help="The output image part. Prompt text and input images are billed per request and are in the total."
+        if tokens else "The provider's price per image.",
+    )
+    what = [f"{est.images} image{'s' if est.images != 1 else ''}"]
+    if est.prompts > 1:
+        what[0] += f" from {est.prompts} prompts"
+    if est.unit != "USD":
+        what.append(f"{fmt.amount(est.amount.quantize(Decimal('0.01')).normalize(), est.unit)} at {cls.label}")
+    badge = " · :orange-badge[unconfirmed price]" if not est.confirmed else ""
+    st.caption(f"{' · '.join(what)} · {_source(est)}{badge}")
+
+    budget_line, blocker = (None, None) if quote is None else _budget_line(quote)
+    if budget_line:
+        st.caption(budget_line)
+
+    return CostView(est, quote, blocker)
+
+
+def details(provider: str, request: ImageRequest, batch: draft.Batch, view: CostView) -> None:
+    """The breakdown line by line, and the same batch on every provider and quality."""
+    est = view.estimate
+    if est is None:
+        return
+    with st.expander("How it adds up"):
+        st.dataframe(_lines_table(est), hide_index=True, width="stretch")
+        for note in est.notes:
+            st.caption(f"• {note}")
+    table = _compare_table(request, batch.prompts or (request.prompt,), provider)
+    if table is not None:
+        st.markdown("**The same batch elsewhere**")
+        st.dataframe(table.style.map(_highlight), width="stretch")
+        st.caption("★ cheapest · ● your choice · ? price not confirmed by the provider. "
+                   "Credits are converted at each provider's credit value.")

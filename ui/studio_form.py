@@ -1,0 +1,547 @@
+"""The Studio form: prompt (templates, builder, variables), inputs, parameters, live cost, Generate, results.
+
+Every control is drawn from the chosen model's ``ModelCaps``, so it offers only
+what that provider accepts. Widget values keep across page changes
+(``persist_state="session"``); defaults are put in session state before a
+widget draws (never through ``value=``), so a restored or template value wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import streamlit as st
+
+from providers import validation
+from providers.errors import InvalidRequest
+from providers.registry import PROVIDERS
+from providers.types import ImageRequest, ModelCaps
+from studio import config, draft, templates
+from ui import format as fmt
+from ui import jobs, services, state, studio_actions, studio_cost, studio_inputs
+from ui import studio_state as ss
+
+_QUALITY_WORDS = {"low": "Low", "medium": "Medium", "high": "High", "xhigh": "X-high", "max": "Max", "auto": "Auto"}
+_BUILDER = (
+    ("subject", "Subject", "A red fox curled up asleep in fresh snow"),
+    ("style", "Style", "watercolour illustration, soft edges"),
+    ("composition", "Composition", "close-up, fox in the lower third, lots of empty snow"),
+    ("lighting", "Lighting", "pale winter morning light"),
+    ("text", "Exact text to render", "Winter Sale"),
+    ("language", "Language of the text", "Japanese"),
+)
+
+
+# --------------------------------------------------------------------------- templates
+
+
+def _library() -> templates.TemplateLibrary:
+    return templates.TemplateLibrary(config.data_dir() / "templates.json")
+
+
+def _caps_now() -> ModelCaps:
+    sel = state.selection()
+    return PROVIDERS[sel.provider].MODELS[sel.model]
+
+
+def _apply_template() -> None:
+    """Callback: the chosen template fills the prompt, its variables' defaults and its suggested settings."""
+    name = st.session_state.get(ss.TEMPLATE)
+    if not name:
+        return
+    t = _library().get(name)
+    if t is None:
+        return
+    caps = _caps_now()
+    st.session_state[ss.PROMPT] = t.prompt
+    for var in t.variables:
+        st.session_state[ss.var_key(var)] = t.defaults.get(var, "")
+    if t.quality in caps.qualities:
+        st.session_state[ss.QUALITY] = t.quality
+    if t.size in {o.value for o in draft.size_options(caps)}:
+        st.session_state[ss.SIZE] = t.size
+    if t.output_format in caps.output_formats:
+        st.session_state[ss.FORMAT] = t.output_format
+    if t.needs_image:
+        ss.flash("info", f"“{t.name}” edits an image: add one under Images to edit or compose.")
+
+
+def _save_template() -> None:
+    name = st.session_state.get("studio_tpl_name", "").strip()
+    prompt = st.session_state.get(ss.PROMPT, "")
+    values = {v: draft.split_values(st.session_state.get(ss.var_key(v)))[:1] for v in templates.variables(prompt)}
+    try:
+        saved = _library().save(templates.Template(
+            name=name,
+            prompt=prompt,
+            description=st.session_state.get("studio_tpl_desc", "").strip(),
+            size=st.session_state.get(ss.SIZE, "1:1"),
+            quality=st.session_state.get(ss.QUALITY, "auto"),
+            output_format=st.session_state.get(ss.FORMAT, "png"),
+            defaults={k: v[0] for k, v in values.items() if v},
+        ))
+    except InvalidRequest as err:
+        ss.flash("error", str(err))
+        return
+    st.session_state[ss.TEMPLATE] = saved.name
+    ss.flash("success", f"Saved the template “{saved.name}”.")
+
+
+def _template_row(lib: templates.TemplateLibrary) -> None:
+    all_templates = lib.all()
+    names = [""] + [t.name for t in all_templates]
+    by_name = {t.name: t for t in all_templates}
+    if st.session_state.get(ss.TEMPLATE) not in names:
+        st.session_state[ss.TEMPLATE] = ""
+    c1, c2 = st.columns([4, 1.4], vertical_alignment="bottom")
+    c1.selectbox(
+        "Start from a template",
+        names,
+        key=ss.TEMPLATE,
+        format_func=lambda n: "Blank prompt" if not n else (n if by_name[n].builtin else f"{n} (yours)"),
+        on_change=_apply_template,
+        help="Example prompts from the providers' documentation, and the ones you saved. "
+        "Picking one replaces the prompt.",
+        persist_state="session",
+    )
+    chosen = by_name.get(st.session_state.get(ss.TEMPLATE) or "")
+    if lib.load_error:
+        st.caption(f":material/warning: {lib.load_error}")
+    with c2.popover("Save", icon=":material/bookmark_add:", help="Save this prompt as a template",
+                    width="stretch"):
+        st.text_input("Template name", key="studio_tpl_name", placeholder="Spring poster")
+        st.text_input("Description (optional)", key="studio_tpl_desc")
+        st.caption("Saves the prompt with its {{variables}}, their first values, and the size, quality and format.")
+        st.button("Save as template", key="studio_tpl_save", type="primary", on_click=_save_template,
+                  disabled=not st.session_state.get(ss.PROMPT, "").strip())
+    if chosen is not None and chosen.description:
+        st.caption(chosen.description)
+
+
+# --------------------------------------------------------------------------- prompt
+
+
+def _write_from_builder() -> None:
+    parts = {k: st.session_state.get(ss.BUILDER_PREFIX + k, "") for k, _, _ in _BUILDER}
+    st.session_state[ss.PROMPT] = templates.build_prompt(
+        subject=parts["subject"], style=parts["style"], composition=parts["composition"],
+        lighting=parts["lighting"], text_to_render=parts["text"], language=parts["language"],
+    )
+    st.session_state[ss.TEMPLATE] = ""
+
+
+def _builder() -> None:
+    with st.expander("Prompt builder", icon=":material/construction:"):
+        st.caption("Fill in what matters; empty parts are left out. Text to render is quoted so the model "
+                   "copies it letter for letter.")
+        cols = st.columns(2)
+        for i, (k, label, example) in enumerate(_BUILDER):
+            cols[i % 2].text_input(label, key=ss.BUILDER_PREFIX + k, placeholder=example, persist_state="session")
+        st.button("Write the prompt", key="studio_builder_write", icon=":material/edit_note:",
+                  on_click=_write_from_builder, help="Replaces the prompt above with one built from these parts.")
+
+
+def _prompt(caps: ModelCaps) -> tuple[str, dict[str, str]]:
+    st.session_state.setdefault(ss.PROMPT, "")
+    prompt = st.text_area(
+        "Prompt",
+        key=ss.PROMPT,
+        height=140,
+        placeholder="Describe the image: subject, style, composition, lighting. Put exact text in quotes. "
+        "Use {{name}} for a part you want to vary.",
+        help="Ctrl+Enter applies the text, Ctrl+Shift+Enter then generates. {{name}} marks a variable: give it "
+        "several values to make a batch.",
+        persist_state="session",
+    ) or ""
+    usage = draft.prompt_usage(prompt, caps)
+    limit_text = f"{usage.text} · {_provider_label(caps)} limit"
+    st.caption(f":red[{limit_text}: shorten it]" if usage.over else limit_text)
+    values: dict[str, str] = {}
+    names = templates.variables(prompt)
+    if names:
+        st.markdown("**Variables** · one value per line; every combination is made")
+        cols = st.columns(min(len(names), 2))
+        for i, name in enumerate(names):
+            key = ss.var_key(name)
+            st.session_state.setdefault(key, "")
+            values[name] = cols[i % len(cols)].text_area(
+                f"{{{{{name}}}}}", key=key, height=96, placeholder="one value per line",
+                help=f"Each line is one value of {{{{{name}}}}}. Blank lines and repeats are ignored.",
+                persist_state="session",
+            ) or ""
+    return prompt, values
+
+
+def _provider_label(caps: ModelCaps) -> str:
+    return PROVIDERS[caps.provider].label if caps.provider in PROVIDERS else caps.provider
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def _ensure(key: str, options: list, default) -> None:
+    """Put a valid value in place before the widget draws (a provider change can strand the old one)."""
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = default if default in options else options[0]
+
+
+class _Pairs:
+    """Hands out columns two by two, so optional controls pack without holes."""
+
+    def __init__(self) -> None:
+        self._cols: list = []
+
+    def next(self):
+        if not self._cols:
+            self._cols = list(st.columns(2))
+        return self._cols.pop(0)
+
+
+def _shape_hint(caps: ModelCaps, size: str, first_input: tuple[int, int]) -> str | None:
+    """A note when the chosen shape differs from the first input's (the edit would crop or stretch it)."""
+    pixels = size if "x" in size else caps.pixels_for(size)
+    if pixels:
+        w, h = (int(v) for v in pixels.split("x"))
+    elif ":" in size:
+        w, h = (int(v) for v in size.split(":"))
+    else:
+        return None
+    iw, ih = first_input
+    if abs((w / h) / (iw / ih) - 1) <= 0.05:
+        return None
+    tip = " Pick Auto to follow the image's shape." if "auto" in caps.sizes else ""
+    return f"Your first image is {iw}×{ih}; the result will be {draft.size_label(size, caps)}.{tip}"
+
+
+def _parameters(caps: ModelCaps, *, has_inputs: bool, first_input: tuple[int, int] | None = None) -> dict:
+    saved = st.session_state
+    who = _provider_label(caps)
+    out: dict = {}
+    qualities = draft.quality_options(caps)
+    _ensure(ss.QUALITY, qualities, draft.default_quality(caps, saved.get("default_quality")))
+    out["quality"] = st.segmented_control(
+        "Quality",
+        qualities,
+        key=ss.QUALITY,
+        required=True,
+        format_func=lambda q: _QUALITY_WORDS.get(q, q),
+        help="Low is a cheap draft, high costs several times more. Auto lets the model decide (priced as high).",
+        persist_state="session",
+    )
+
+    sizes = draft.size_options(caps)
+    values = [o.value for o in sizes]
+    labels = {o.value: o.label for o in sizes}
+    _ensure(ss.SIZE, values, draft.default_size(caps, saved.get("default_size")))
+    size = st.selectbox(
+        "Aspect ratio / size",
+        values,
+        key=ss.SIZE,
+        format_func=labels.get,
+        help="The shape of the image. Bigger images cost more.",
+        persist_state="session",
+    )
+    if size == draft.CUSTOM_SIZE:
+        st.session_state.setdefault(ss.CUSTOM_SIZE, "1536x864")
+        custom = st.text_input("Width × height in pixels", key=ss.CUSTOM_SIZE, placeholder="1536x864",
+                               help="Multiples of 16, at most 3:1, 655,360 to 8,294,400 pixels.",
+                               persist_state="session").strip().lower().replace("×", "x").replace(" ", "")
+        why = validation.check_free_size(custom)
+        if why:
+            st.caption(f":red[{why}]")
+        elif validation.is_experimental_size(custom):
+            st.caption("Above 2560×1440 the output is experimental.")
+        size = custom
+    out["size"] = size
+    usable = size != "auto" and ("x" not in size or validation.check_free_size(size) is None)
+    hint = _shape_hint(caps, size, first_input) if first_input and usable else None
+    if hint:
+        st.caption(f":material/aspect_ratio: {hint}")
+
+    pairs = _Pairs()
+    st.session_state.setdefault(ss.N, 1)
+    if st.session_state[ss.N] > caps.max_n:
+        st.session_state[ss.N] = caps.max_n
+    out["n"] = int(pairs.next().number_input(
+        "Images per prompt", min_value=1, max_value=caps.max_n, step=1, key=ss.N,
+        help=f"1 to {caps.max_n}. Each image is billed.", persist_state="session",
+    ))
+
+    out["resolution"] = None
+    if caps.resolutions and ":" in size:
+        _ensure(ss.RESOLUTION, list(caps.resolutions), caps.resolutions[0])
+        out["resolution"] = pairs.next().selectbox(
+            "Resolution", list(caps.resolutions), key=ss.RESOLUTION,
+            help="1K is about a megapixel; 2K and 4K cost more.", persist_state="session",
+        )
+
+    if caps.output_formats:
+        formats = list(caps.output_formats)
+        _ensure(ss.FORMAT, formats, caps.default_output_format)
+        out["output_format"] = pairs.next().selectbox(
+            "File format", formats, key=ss.FORMAT, format_func=str.upper,
+            help="PNG is lossless; JPEG and WebP make smaller files.", persist_state="session",
+        )
+    else:
+        out["output_format"] = caps.default_output_format
+
+    out["output_compression"] = None
+    if caps.compression and out["output_format"] in ("jpeg", "webp"):
+        st.session_state.setdefault(ss.COMPRESSION, 100)
+        out["output_compression"] = int(pairs.next().slider(
+            "Compression quality", 0, 100, key=ss.COMPRESSION,
+            help="100 keeps the most detail; lower values make smaller files with visible artefacts.",
+            persist_state="session",
+        ))
+
+    if caps.backgrounds:
+        backgrounds = list(caps.backgrounds)
+        _ensure(ss.BACKGROUND, backgrounds, "auto")
+        out["background"] = pairs.next().selectbox(
+            "Background", backgrounds, key=ss.BACKGROUND, format_func=str.capitalize,
+            help="Opaque fills the background; transparent needs PNG or WebP.", persist_state="session",
+        )
+    else:
+        out["background"] = "auto"
+
+    if caps.moderations:
+        moderations = list(caps.moderations)
+        _ensure(ss.MODERATION, moderations, "auto")
+        out["moderation"] = pairs.next().selectbox(
+            "Content filter", moderations, key=ss.MODERATION, format_func=str.capitalize,
+            help="Low is a less strict filter; auto is the provider's standard one.", persist_state="session",
+        )
+    else:
+        out["moderation"] = "auto"
+
+    out["input_fidelity"] = None
+    if caps.input_fidelities and has_inputs:
+        options = ["", *caps.input_fidelities]
+        _ensure(ss.FIDELITY, options, "")
+        chosen = pairs.next().selectbox(
+            "Input fidelity", options, key=ss.FIDELITY, format_func=lambda f: f.capitalize() if f else "Default",
+            help="High keeps faces and details of the input closer, at a higher input cost.",
+            persist_state="session",
+        )
+        out["input_fidelity"] = chosen or None
+
+    fixed = [w for w, offered in (("file format", caps.output_formats), ("background", caps.backgrounds),
+                                  ("content filter", caps.moderations)) if not offered]
+    if fixed:
+        listed = fixed[0] if len(fixed) == 1 else ", ".join(fixed[:-1]) + " and " + fixed[-1]
+        st.caption(f"{who} sets the {listed} itself.")
+    if has_inputs and not caps.moderation_on_edits and out["moderation"] != "auto":
+        st.caption(f"{who} applies its standard content filter to edits.")
+    return out
+
+
+# --------------------------------------------------------------------------- generate
+
+
+def _generate(
+    *, provider: str, caps: ModelCaps, request: ImageRequest, batch: draft.Batch, inputs: studio_inputs.Inputs,
+    cost: studio_cost.CostView, endpoint: str,
+) -> None:
+    reasons: list[str] = []
+    if not request.prompt.strip() and not batch.template:
+        reasons.append("Write a prompt (or pick a template) to start.")
+    else:
+        reasons += list(batch.problems)
+        if batch.prompts:
+            reasons += draft.problems(request, caps, batch.prompts, can_upload=endpoint == "emulator")
+    reasons += [p for p in inputs.problems if p not in reasons]
+    if cost.blocker:
+        reasons.append(cost.blocker)
+    if endpoint not in ("live", "emulator"):
+        cls = PROVIDERS[provider]
+        reasons.append(f"{cls.label} has no API key and no emulator: add {cls.key_env} in Settings.")
+
+    images = batch.size * request.n
+    price = ""
+    if cost.estimate is not None and cost.estimate.usd is not None:
+        price = f" · {fmt.usd(cost.estimate.usd)}"
+    label = f"Generate {images} image{'s' if images != 1 else ''}{price}" if images else "Generate"
+    clicked = st.button(label, key=ss.GENERATE, type="primary", icon=":material/auto_awesome:", width="stretch",
+                        disabled=bool(reasons), shortcut="Ctrl+Shift+Enter",
+                        help="Sends the batch; you can keep working while it runs.")
+    for reason in reasons[:4]:
+        st.caption(f":material/block: {reason}")
+    if clicked:
+        out = studio_actions.submit(
+            provider,
+            request,
+            prompts=batch.prompts if batch.template else None,
+            variables=batch.variables if batch.template else None,
+            template=batch.template,
+            parent_job_id=st.session_state.get(ss.PARENT) if request.images else None,
+            keep_outside=inputs.keep_outside if request.mask is not None else None,
+        )
+        if out.error:
+            st.error(out.error, icon=":material/block:")
+        else:
+            sub = out.submitted
+            st.toast(f"Sent {len(sub.job_ids)} job{'s' if len(sub.job_ids) != 1 else ''}: follow them below.",
+                     icon=":material/rocket_launch:")
+
+
+# --------------------------------------------------------------------------- results
+
+
+def results() -> None:
+    st.subheader("Results", anchor="results")
+    runs = ss.runs()
+    if not runs:
+        st.info("Your images will appear here with their cost and time. Nothing has been generated in this "
+                "session yet; earlier results are on the History page.", icon=":material/image:")
+        return
+    store = services.store()
+    shown = 0
+    earlier = []
+    for r in runs:
+        first = store.get_jobs(r["job_ids"][:1])
+        active = bool(first) and any(j.active for j in store.get_jobs(r["job_ids"]))
+        if shown == 0 or active:
+            _run_header(first[0] if first else None)
+            jobs.live_panel(r["job_ids"], key=f"studio_run_{r['run_id'][:12]}")
+            shown += 1
+        else:
+            earlier.append(r)
+    if earlier:
+        with st.expander(f"Earlier in this session ({len(earlier)})"):
+            for r in earlier[:10]:
+                first = store.get_jobs(r["job_ids"][:1])
+                _run_header(first[0] if first else None)
+                jobs.live_panel(r["job_ids"], key=f"studio_run_{r['run_id'][:12]}", columns=4)
+
+
+def _run_header(job) -> None:
+    if job is None:
+        return
+    cls = PROVIDERS.get(job.provider)
+    when = job.queued_at.astimezone().strftime("%H:%M:%S")
+    sim = " · simulated" if job.endpoint == "emulator" else ""
+    model = cls.MODELS[job.model].label if cls and job.model in cls.MODELS else job.model
+    st.markdown(f"**{cls.label if cls else job.provider}** · {model} · {job.quality} · "
+                f"{draft.size_label(job.size)} · sent {when}{sim}")
+
+
+# --------------------------------------------------------------------------- hand-over from History
+
+
+PREFILL = "studio_prefill"  # {"job_id", "mode": rerun | high | edit}, set by the History page
+SWITCH = "studio_switch_offer"
+
+
+def _take_prefill() -> None:
+    """Fill the form from a job another page handed over (before any widget draws)."""
+    pre = st.session_state.pop(PREFILL, None)
+    if not isinstance(pre, dict) or not pre.get("job_id"):
+        return
+    store = services.store()
+    job = store.get_job(pre["job_id"])
+    if job is None:
+        ss.flash("warning", "That job is no longer in the history.")
+        return
+    try:
+        request = store.load_request(job.id)
+    except (OSError, KeyError, ValueError):
+        ss.flash("warning", "That job's request could not be read back from the history.")
+        return
+    mode = pre.get("mode", "rerun")
+    restored = draft.form_from_recipe({"provider": job.provider, "params": request.params()})
+    if restored is None:
+        return
+    if mode == "high":
+        restored = replace(restored, quality="high")
+    studio_actions.fill_form(restored, set_selection=False, prompt=mode != "edit")
+    if mode != "edit":
+        studio_actions.clear_uploader()
+        st.session_state[ss.KEPT] = [
+            ss.TrayItem(f"job:{job.id}:in{i}", img.name, img.data, "history")
+            for i, img in enumerate(request.images) if img.data is not None
+        ]
+        urls = [img.url for img in request.images if img.url]
+        if urls:
+            st.session_state[ss.URLS] = "\n".join(urls)
+        st.session_state[ss.PARENT] = None
+    sel = state.selection()
+    if (job.provider, job.model) != (sel.provider, sel.model):
+        st.session_state[SWITCH] = {"provider": job.provider, "model": job.model}
+    ss.flash("info", {
+        "high": "The form holds that request at high quality: check the cost, then generate.",
+        "edit": "The image is now the input. Describe the change in the prompt and generate.",
+    }.get(mode, "The form holds that request: check the cost, then generate."))
+
+
+def _switch(offer: dict) -> None:
+    st.session_state["provider"] = offer["provider"]
+    st.session_state["model"] = offer["model"]
+    st.session_state.pop(SWITCH, None)
+
+
+def _switch_banner(sel: state.Selection) -> None:
+    offer = st.session_state.get(SWITCH)
+    if not offer:
+        return
+    cls = PROVIDERS.get(offer["provider"])
+    if cls is None or offer["model"] not in cls.MODELS or (offer["provider"], offer["model"]) == (
+        sel.provider, sel.model
+    ):
+        st.session_state.pop(SWITCH, None)
+        return
+    now = PROVIDERS[sel.provider]
+    with st.container(border=True):
+        st.markdown(f":material/swap_horiz: That request ran on **{cls.label} · {cls.MODELS[offer['model']].label}**;"
+                    f" the form is set to {now.label} · {now.MODELS[sel.model].label}.")
+        row = st.container(horizontal=True)
+        row.button(f"Switch to {cls.label}", key="studio_switch_yes", type="primary", on_click=_switch,
+                   args=(offer,))
+        row.button(f"Stay on {now.label}", key="studio_switch_no", on_click=st.session_state.pop,
+                   args=(SWITCH, None))
+
+
+# --------------------------------------------------------------------------- page
+
+
+def render() -> None:
+    ss.init()
+    _take_prefill()
+    sel = state.selection()
+    cls = PROVIDERS[sel.provider]
+    caps = cls.MODELS[sel.model]
+    route = services.route(sel.provider)
+    for kind, message in ss.take_flashes():
+        {"success": st.success, "error": st.error, "warning": st.warning}.get(kind, st.info)(message)
+    _switch_banner(sel)
+
+    left, right = st.columns([5, 4], gap="large")
+    with left:
+        _template_row(_library())
+        prompt, values = _prompt(caps)
+        batch_line = st.empty()
+        _builder()
+        inputs = studio_inputs.render(caps, sel.provider, sel.model, route.endpoint)
+    with right:
+        with st.container(border=True):
+            st.subheader("Settings", anchor=False, help=f"{caps.label} on {cls.label}: {caps.notes}"
+                         if caps.notes else None)
+            params = _parameters(caps, has_inputs=bool(inputs.images),
+                                 first_input=inputs.sizes[0] if inputs.sizes else None)
+        batch = draft.batch(prompt, values)
+        request = ImageRequest(
+            prompt=batch.prompts[0] if batch.prompts else prompt,
+            model=sel.model,
+            images=inputs.images,
+            mask=inputs.mask,
+            **params,
+        )
+        if batch.template:
+            batch_line.caption(f"Batch: {batch.describe(request.n)}" if batch.prompts else "Batch: —")
+        with st.container(border=True):
+            st.subheader("Cost", anchor=False)
+            cost = studio_cost.render(sel.provider, caps, request, batch, route.endpoint, input_sizes=inputs.sizes)
+            _generate(provider=sel.provider, caps=caps, request=request, batch=batch, inputs=inputs, cost=cost,
+                      endpoint=route.endpoint)
+            studio_cost.details(sel.provider, request, batch, cost)
+    st.divider()
+    results()

@@ -1,0 +1,360 @@
+"""Studio: images to edit or compose (upload, URLs, a result from history) and the optional mask."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from providers.errors import InvalidRequest
+from providers.registry import PROVIDERS
+from providers.types import InputImage, ModelCaps
+from studio import draft, imageprep, recipe
+from studio.store import JobFilter
+from ui import format as fmt
+from ui import services, studio_actions
+from ui import studio_state as ss
+
+_FORMATS = "PNG, JPEG or WEBP"
+_WHY = re.compile(r"\((.+)\)")
+
+
+@dataclass
+class Inputs:
+    images: tuple[InputImage, ...] = ()
+    sizes: tuple[tuple[int, int], ...] = ()  # pixel size of each local image, for the cost
+    mask: InputImage | None = None
+    keep_outside: bool = True
+    problems: list[str] = field(default_factory=list)  # each one blocks Generate
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.0f} MB"
+
+
+def limits_text(caps: ModelCaps) -> str:
+    who = imageprep.provider_name(caps)
+    count = f"up to {caps.max_input_images} image{'s' if caps.max_input_images != 1 else ''}"
+    return f"{who} takes {count} ({_FORMATS}, {_mb(caps.max_input_bytes)} each) for {caps.label}."
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _thumb(data: bytes) -> bytes | None:
+    try:
+        return imageprep.thumbnail(data, 320)
+    except InvalidRequest:
+        return None
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _prepared(name: str, data: bytes, provider: str, model: str):
+    """(image, info, notices, error) for one file at this provider; cached because phone photos are big."""
+    caps = PROVIDERS[provider].MODELS[model]
+    try:
+        prepared = imageprep.prepare([(name, data)], caps)
+    except InvalidRequest as err:
+        return None, None, (), str(err)
+    return prepared.images[0], prepared.infos[0], tuple(prepared.notices), None
+
+
+def _check_upload(name: str, data: bytes, caps: ModelCaps) -> str | None:
+    """Why an uploaded file can't be used at all (not an image, damaged, wrong format), naming the limits."""
+    try:
+        info = imageprep.inspect(data, name)
+    except InvalidRequest as err:
+        # imageprep says why in parentheses ("it looks like text"); the library's name means nothing to people.
+        why = _WHY.search(str(err))
+        reason = f" ({why.group(1)})" if why else ""
+        return f"{name} is not a picture this app can read{reason}. {limits_text(caps)}"
+    if info.format not in imageprep.SUPPORTED:
+        return f"{name} is a {info.format.upper()} image. {limits_text(caps)} Save it as PNG, JPEG or WEBP."
+    return None
+
+
+# --------------------------------------------------------------------------- recipe restore
+
+
+def _offer_recipe(item: ss.TrayItem) -> None:
+    if item.sha256 in st.session_state[ss.RECIPE_SEEN]:
+        return
+    restored = draft.form_from_recipe(recipe.extract(item.data))
+    st.session_state[ss.RECIPE_SEEN].add(item.sha256)
+    if restored is not None:
+        st.session_state[ss.RECIPE_OFFER] = {"sha": item.sha256, "name": item.name, "restored": restored,
+                                             "inputs": _recipe_inputs(item.data)}
+
+
+def _recipe_inputs(data: bytes) -> list[dict]:
+    meta = recipe.extract(data) or {}
+    params = meta.get("params") if isinstance(meta, dict) else None
+    images = params.get("images") if isinstance(params, dict) else None
+    return [i for i in images if isinstance(i, dict)] if isinstance(images, list) else []
+
+
+def _restore(offer: dict) -> None:
+    """Callback: put a recipe's provider, model, prompt and settings into the form (before widgets draw)."""
+    state = st.session_state
+    studio_actions.fill_form(offer["restored"], set_selection=True)
+    # The dropped file was a carrier for its recipe: keep the other uploads, put back the recipe's own inputs.
+    others = [i for i in state.get(ss.UPLOAD_SNAPSHOT, []) if i.sha256 != offer["sha"]]
+    studio_actions.clear_uploader()
+    state[ss.KEPT] = [*state.get(ss.KEPT, []), *others]
+    files = services.store().files
+    missing = 0
+    for n, ref in enumerate(offer.get("inputs") or [], 1):
+        sha = ref.get("sha256")
+        try:
+            data = files.read(sha) if sha else None
+        except (OSError, KeyError, ValueError):
+            data = None
+        if data is None:
+            missing += 1
+            continue
+        ss.keep(ss.TrayItem(id=f"recipe:{sha}", name=ref.get("name") or f"input-{n}.png", data=data,
+                            source="history"))
+    state.pop(ss.RECIPE_OFFER, None)
+    note = f" {missing} of its input images are not in this app's history; add them again." if missing else ""
+    ss.flash("success", f"Form restored from {offer['name']}.{note}")
+
+
+def _dismiss_offer() -> None:
+    st.session_state.pop(ss.RECIPE_OFFER, None)
+
+
+def _recipe_banner() -> None:
+    offer = st.session_state.get(ss.RECIPE_OFFER)
+    if not offer:
+        return
+    with st.container(border=True):
+        st.markdown(f":material/receipt_long: **{offer['name']}** was made with Image Studio: "
+                    f"{offer['restored'].summary}.")
+        row = st.container(horizontal=True)
+        row.button("Restore the form", key="studio_recipe_restore", type="primary", on_click=_restore,
+                   args=(offer,), help="Provider, model, prompt and every setting, as they were.")
+        row.button("Just use the image", key="studio_recipe_dismiss", on_click=_dismiss_offer)
+
+
+# --------------------------------------------------------------------------- tray
+
+
+def _tray(items: list[ss.TrayItem], caps: ModelCaps, provider: str, model: str, out: Inputs) -> None:
+    if not items:
+        return
+    if len(items) > caps.max_input_images:
+        extra = len(items) - caps.max_input_images
+        message = (f"{len(items)} input images given; {imageprep.provider_name(caps)} takes at most "
+                   f"{caps.max_input_images} for {caps.label}. Remove {extra}.")
+        st.error(message, icon=":material/block:")
+        out.problems.append(message)
+    images, sizes = [], []
+    per_row = 4
+    for start in range(0, len(items), per_row):
+        cols = st.columns(per_row)
+        for col, item in zip(cols, items[start:start + per_row], strict=False):
+            image, info, notices, error = _prepared(item.name, item.data, provider, model)
+            with col:
+                thumb = _thumb(item.data)
+                if thumb is not None:
+                    st.image(thumb, width="stretch")
+                if info is not None:
+                    st.caption(f"**{item.name}**  \n{info.width}×{info.height} · {info.format.upper()} · "
+                               f"{fmt.nbytes(len(item.data))}")
+                else:
+                    st.caption(f"**{item.name}** · {fmt.nbytes(len(item.data))}")
+                for note in notices:
+                    st.caption(f":material/info: {note}")
+                if error:
+                    st.error(error, icon=":material/block:")
+                    out.problems.append(error)
+                if item.source != "upload":
+                    st.button("Remove", key=f"studio_drop_{item.id}", type="tertiary", icon=":material/close:",
+                              on_click=ss.drop, args=(item.id,))
+            if image is not None:
+                images.append(image)
+                sizes.append(info.display_size if info else (1024, 1024))
+    out.images = tuple(images)
+    out.sizes = tuple(sizes)
+
+
+def _history_picker() -> None:
+    with st.expander("Use a result from history"):
+        try:
+            jobs = services.store().list_jobs(JobFilter(statuses=("succeeded",)), limit=12)
+        except OSError:
+            jobs = []
+        cells = [(j, i) for j in jobs for i in j.images][:8]
+        if not cells:
+            st.caption("No finished images yet. Results you generate show up here.")
+            return
+        for start in range(0, len(cells), 4):
+            cols = st.columns(4)
+            for col, (job, image) in zip(cols, cells[start:start + 4], strict=False):
+                with col:
+                    st.image(str(image.thumb_path or image.path), width="stretch")
+                    st.button("Use", key=f"studio_hist_{job.id}_{image.idx}", type="tertiary",
+                              icon=":material/add_photo_alternate:", on_click=studio_actions.use_from_history,
+                              args=(job, image), help=" ".join(job.prompt.split())[:200])
+
+
+def _urls(caps: ModelCaps, endpoint: str, out: Inputs) -> None:
+    who = imageprep.provider_name(caps)
+    if endpoint == "emulator":
+        hint = "On the emulator, uploaded files are hosted locally, so uploads work too."
+    else:
+        hint = f"{who} fetches input images from public links: uploaded files cannot be sent to it."
+    text = st.text_area(
+        "Image URLs (one per line)",
+        key=ss.URLS,
+        height=68,
+        placeholder="https://example.com/photo.jpg",
+        help=f"{who} takes input images as public https links. {hint}",
+        persist_state="session",
+    )
+    st.caption(hint)
+    urls = draft.split_values(text)
+    out.images = out.images + tuple(InputImage(url=u, name=u.rsplit("/", 1)[-1] or "image") for u in urls)
+
+
+# --------------------------------------------------------------------------- mask
+
+
+def _canvas():
+    """streamlit-drawable-canvas, or None where it cannot load (it needs a running server)."""
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except (ImportError, StreamlitAPIException):
+        return None
+    return st_canvas
+
+
+def _mask(first: ss.TrayItem, info, caps: ModelCaps, out: Inputs) -> None:
+    st.markdown("**Mask** (optional)")
+    canvas = _canvas()
+    modes = ["none", "draw", "upload"] if canvas is not None else ["none", "upload"]
+    if st.session_state.get(ss.MASK_MODE) not in modes:
+        st.session_state[ss.MASK_MODE] = "none"
+    mode = st.segmented_control(
+        "Mask",
+        modes,
+        key=ss.MASK_MODE,
+        format_func={"none": "No mask", "draw": "Draw on the first image", "upload": "Upload a mask"}.get,
+        label_visibility="collapsed",
+        required=True,
+        help="Paint the area the model may change. Without a mask the model may change anything.",
+        persist_state="session",
+    )
+    if canvas is None:
+        st.caption("Drawing is unavailable here; upload a PNG mask instead.")
+    mask_bytes: bytes | None = None
+    notices: list[str] = []
+    if mode == "draw" and canvas is not None:
+        w, h = info.display_size if info else (1024, 1024)
+        width = 560
+        height = max(64, round(width * h / w))
+        result = canvas(
+            stroke_width=28,
+            stroke_color="rgba(255, 0, 110, 0.55)",
+            background_image=_thumb(first.data) or first.data,
+            height=height,
+            width=width,
+            drawing_mode="freedraw",
+            return_image_data=True,
+            key=ss.MASK_CANVAS,
+        )
+        st.caption("Paint over what should change. Unpainted areas are kept.")
+        strokes = result.image_data if result is not None else None
+        if strokes is not None:
+            try:
+                mask_bytes = imageprep.mask_from_strokes(strokes, (w, h))
+            except InvalidRequest:
+                mask_bytes = None  # nothing painted yet: no mask, no error
+    elif mode == "upload":
+        up = st.file_uploader("Mask (PNG: transparent or white where the image may change)", key=ss.MASK_UPLOAD,
+                              help="Same shape as the first image. Transparent (or white) areas are edited.")
+        if up is not None:
+            mask_bytes = up.getvalue()
+    if mask_bytes is not None and info is not None:
+        try:
+            out.mask = imageprep.prepare_mask(mask_bytes, info, caps, notices=notices)
+        except InvalidRequest as err:
+            st.error(str(err), icon=":material/block:")
+            out.problems.append(str(err))
+        for note in notices:
+            st.caption(f":material/info: {note}")
+    st.session_state.setdefault(ss.KEEP_OUTSIDE, True)
+    out.keep_outside = st.checkbox(
+        "Keep everything outside the mask",
+        key=ss.KEEP_OUTSIDE,
+        disabled=mode == "none",
+        help="GPT Image models may repaint the whole picture even with a mask. With this on, the original is put "
+        "back outside the mask after the edit, and the result says how much the model had changed there.",
+        persist_state="session",
+    )
+
+
+# --------------------------------------------------------------------------- section
+
+
+def render(caps: ModelCaps, provider: str, model: str, endpoint: str) -> Inputs:
+    """Draw the inputs section; returns what the request should carry and what blocks it."""
+    ss.init()
+    out = Inputs()
+    st.subheader("Images to edit or compose", anchor=False)
+    url_only = not caps.accepts_local_files
+    st.caption(
+        f"Optional: leave empty to generate from the prompt alone. {limits_text(caps)}"
+        + (" It fetches them from public links." if url_only else "")
+    )
+
+    key = studio_actions.upload_key()
+    if key not in st.session_state and st.session_state[ss.UPLOAD_SNAPSHOT]:
+        # The uploader forgot its files on a page change: keep them as plain inputs.
+        for item in st.session_state[ss.UPLOAD_SNAPSHOT]:
+            ss.keep(ss.TrayItem(item.id, item.name, item.data, "kept"))
+        st.session_state[ss.UPLOAD_SNAPSHOT] = []
+    files = st.file_uploader(
+        "Images to edit or compose",
+        accept_multiple_files=True,
+        key=key,
+        label_visibility="collapsed",
+        help=f"Drop {_FORMATS} files. An image downloaded from Image Studio can restore the whole form. "
+        + limits_text(caps),
+    )
+    uploads: list[ss.TrayItem] = []
+    for f in files or []:
+        data = f.getvalue()
+        problem = _check_upload(f.name, data, caps)
+        if problem:
+            st.error(problem, icon=":material/block:")
+            continue
+        item = ss.TrayItem(f.file_id, f.name, data, "upload")
+        uploads.append(item)
+        _offer_recipe(item)
+    st.session_state[ss.UPLOAD_SNAPSHOT] = uploads
+    offer = st.session_state.get(ss.RECIPE_OFFER)
+    if offer and offer["sha"] not in {u.sha256 for u in uploads}:
+        st.session_state.pop(ss.RECIPE_OFFER, None)  # its file was taken out again
+    _recipe_banner()
+
+    items = ss.kept() + uploads
+    _tray(items, caps, provider, model, out)
+    if url_only:
+        _urls(caps, endpoint, out)
+    _history_picker()
+
+    parent = st.session_state.get(ss.PARENT)
+    if parent and items:
+        st.caption(f":material/link: Continues the edit of job {parent[:8]} (kept as a chain in History).")
+    elif parent:
+        st.session_state[ss.PARENT] = None
+
+    if items and caps.accepts_mask:
+        first = items[0]
+        _, info, _, _ = _prepared(first.name, first.data, provider, model)
+        _mask(first, info, caps, out)
+    elif items:
+        st.caption(f"{imageprep.provider_name(caps)} does not take a mask: describe the change in the prompt. "
+                   "(OpenAI takes masks.)")
+    return out

@@ -1,0 +1,112 @@
+"""The Studio page's per-user state: widget keys, the input-image tray, the runs of this session.
+
+Value widgets keep themselves across page changes (``persist_state="session"``);
+what a widget cannot keep (uploaded files, runs, the edit chain) lives here in
+plain session keys, so a visit to History and back loses nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import streamlit as st
+
+# Widget keys (tests drive the page by these).
+PROMPT = "studio_prompt"
+TEMPLATE = "studio_template"
+QUALITY = "studio_quality"
+SIZE = "studio_size"
+CUSTOM_SIZE = "studio_custom_size"
+RESOLUTION = "studio_resolution"
+BACKGROUND = "studio_background"
+FORMAT = "studio_format"
+COMPRESSION = "studio_compression"
+MODERATION = "studio_moderation"
+FIDELITY = "studio_fidelity"
+N = "studio_n"
+URLS = "studio_urls"
+UPLOAD = "studio_upload"
+MASK_MODE = "studio_mask_mode"
+MASK_UPLOAD = "studio_mask_upload"
+MASK_CANVAS = "studio_mask_canvas"
+KEEP_OUTSIDE = "studio_keep_outside"
+GENERATE = "studio_generate"
+VAR_PREFIX = "studio_var_"
+BUILDER_PREFIX = "studio_builder_"
+
+# Plain session keys.
+RUNS = "studio_runs"  # [{"run_id", "job_ids"}], newest first
+KEPT = "studio_kept_inputs"  # [TrayItem] not owned by the uploader
+UPLOAD_SNAPSHOT = "studio_upload_snapshot"  # what the uploader held, to survive a page change
+PARENT = "studio_parent_job"  # the job an edit continues (history keeps the chain)
+RECIPE_OFFER = "studio_recipe_offer"
+RECIPE_SEEN = "studio_recipe_seen"
+FLASH = "studio_flash"
+
+
+@dataclass(frozen=True)
+class TrayItem:
+    """One input image as given (the original bytes; preparation for a provider happens per render)."""
+
+    id: str
+    name: str
+    data: bytes
+    source: str  # upload / history / result
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+def var_key(name: str) -> str:
+    return VAR_PREFIX + name
+
+
+def init() -> None:
+    ss = st.session_state
+    ss.setdefault(RUNS, [])
+    ss.setdefault(KEPT, [])
+    ss.setdefault(UPLOAD_SNAPSHOT, [])
+    ss.setdefault(RECIPE_SEEN, set())
+    ss.setdefault(FLASH, [])
+
+
+def runs() -> list[dict]:
+    init()
+    return st.session_state[RUNS]
+
+
+def track(run_id: str, job_ids: tuple[str, ...] | list[str]) -> None:
+    init()
+    st.session_state[RUNS] = [{"run_id": run_id, "job_ids": list(job_ids)}] + [
+        r for r in st.session_state[RUNS] if r["run_id"] != run_id
+    ]
+
+
+def kept() -> list[TrayItem]:
+    init()
+    return st.session_state[KEPT]
+
+
+def keep(item: TrayItem) -> None:
+    init()
+    if all(k.sha256 != item.sha256 for k in st.session_state[KEPT]):
+        st.session_state[KEPT] = [*st.session_state[KEPT], item]
+
+
+def drop(item_id: str) -> None:
+    st.session_state[KEPT] = [k for k in kept() if k.id != item_id]
+
+
+def flash(kind: str, message: str) -> None:
+    """A message for the next run of the Studio page (callbacks cannot draw)."""
+    init()
+    st.session_state[FLASH] = [*st.session_state[FLASH], (kind, message)]
+
+
+def take_flashes() -> list[tuple[str, str]]:
+    init()
+    out = st.session_state[FLASH]
+    st.session_state[FLASH] = []
+    return out
