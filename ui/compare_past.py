@@ -1,0 +1,77 @@
+"""Past experiments: every comparison kept in history, newest first, to open again."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import streamlit as st
+
+from studio import experiments, history_ops
+from ui import format as fmt
+from ui import history_common as hc
+from ui import services
+
+PAGE = "compare_past_page"
+PER_PAGE = 9
+
+
+def _shape(notes: str) -> str:
+    layout = experiments.parse_layout(notes)
+    if layout is None:
+        return ""
+    rows, cols = len(layout["rows"]["values"]), len(layout["cols"]["values"])
+    if layout["kind"] != "grid":
+        return f"{cols} side by side"
+    names = experiments.AXIS_KINDS
+    return f"{rows}×{cols} {names.get(layout['rows']['kind'], '')} × {names.get(layout['cols']['kind'], '')}"
+
+
+def render(on_open: Callable[[str], None]) -> None:
+    store = services.store()
+    total = history_ops.count_experiments(store)
+    if not total:
+        st.info(
+            "**No experiments yet.** Every comparison you run (side by side or a grid) is kept here with its "
+            "images, costs, ratings and winner, to open again or share.",
+            icon=":material/compare:",
+        )
+        return
+    pages = max(1, math.ceil(total / PER_PAGE))
+    stored = st.session_state.get(PAGE, 1)
+    page = stored if isinstance(stored, int) and 1 <= stored <= pages else 1
+    items = history_ops.list_experiments(store, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
+    grid = st.grid(3, min_column_width=260, border=True)
+    for exp in items:
+        with grid.cell():
+            pics = ([exp.winner_thumb] if exp.winner_thumb else []) + [t for t in exp.thumbs
+                                                                       if t != exp.winner_thumb]
+            pics = pics[:4]
+            if pics:
+                cols = st.columns(4, gap="xxsmall")
+                for col, rel in zip(cols, pics, strict=False):
+                    path = store.data_dir / rel
+                    if path.exists():
+                        col.image(str(path), width="stretch")
+            else:
+                st.caption("No images yet.")
+            st.markdown(f"**{hc.short(exp.name, 80)}**")
+            bits = [_shape(exp.notes), f"{exp.jobs} image{'s' if exp.jobs != 1 else ''}", fmt.usd(exp.cost_usd),
+                    hc.when(exp.created_at)]
+            bits = [b for b in bits if b]
+            if exp.simulated:
+                bits.append(":material/science: simulated")
+            st.caption(" · ".join(bits))
+            status = []
+            if exp.active:
+                status.append(f":blue[{exp.active} running]")
+            if exp.failed:
+                status.append(f":red[{exp.failed} failed]")
+            if exp.winner_thumb:
+                status.append(":orange[:material/emoji_events: winner picked]")
+            if status:
+                st.markdown(" · ".join(status))
+            st.button("Open", key=f"compare_past_open_{exp.id}", on_click=on_open, args=(exp.id,),
+                      icon=":material/open_in_full:")
+    if pages > 1:
+        st.pagination(pages, key=PAGE, default=page)

@@ -1,0 +1,137 @@
+"""The Spend page's Altair charts, one function per chart, fed by ``studio.analytics`` frames."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from providers.registry import PROVIDERS
+
+# One colour per provider on every chart, so a provider is recognised at a glance.
+_PALETTE = ["#4c6ef5", "#12b886", "#f59f00", "#e64980", "#7950f2", "#868e96"]
+QUALITY_ORDER = ["low", "medium", "high", "xhigh", "max", "auto", "(deleted)"]
+
+
+def _providers(df: pd.DataFrame) -> alt.Scale:
+    """Providers with data only (no legend entries for absent ones), each in its own fixed colour."""
+    labels = [cls.label for cls in PROVIDERS.values()]
+    colour = dict(zip(labels, _PALETTE, strict=False))
+    present = [p for p in labels if p in set(df["provider"])] + sorted(set(df["provider"]) - set(labels))
+    return alt.Scale(domain=present, range=[colour.get(p, _PALETTE[-1]) for p in present])
+
+
+def _usd_axis(title: str = "USD") -> alt.Axis:
+    return alt.Axis(title=title, format="$,.2f", labelFlush=False)
+
+
+def spend_per_day(df: pd.DataFrame) -> alt.Chart:
+    return (
+        alt.Chart(df)
+        .mark_bar()
+        .encode(
+            # Ordinal days: one labelled band per day (a time axis puts ticks between the bars).
+            x=alt.X("yearmonthdate(day):O", title=None, axis=alt.Axis(format="%b %d", labelAngle=0)),
+            y=alt.Y("sum(usd):Q", axis=_usd_axis(), stack=True),
+            color=alt.Color("provider:N", scale=_providers(df), legend=alt.Legend(title=None, orient="top")),
+            tooltip=[
+                alt.Tooltip("yearmonthdate(day):T", title="Day", format="%Y-%m-%d"),
+                alt.Tooltip("provider:N", title="Provider"),
+                alt.Tooltip("sum(usd):Q", title="USD", format="$,.4f"),
+                alt.Tooltip("sum(jobs):Q", title="Jobs"),
+            ],
+        )
+        .properties(height=280)
+    )
+
+
+def cost_by_quality(df: pd.DataFrame) -> alt.Chart:
+    order = [q for q in QUALITY_ORDER if q in set(df["quality"])] + sorted(set(df["quality"]) - set(QUALITY_ORDER))
+    # Only providers with data get a slot, in the app's provider order (no empty gaps between bars).
+    present = [c.label for c in PROVIDERS.values() if c.label in set(df["provider"])]
+    return (
+        alt.Chart(df)
+        .mark_bar()
+        .encode(
+            x=alt.X("quality:N", sort=order, title=None, axis=alt.Axis(labelAngle=0)),
+            xOffset=alt.XOffset("provider:N", scale=alt.Scale(domain=present)),
+            y=alt.Y("usd_per_job:Q", axis=_usd_axis("USD per image")),
+            color=alt.Color("provider:N", scale=_providers(df), legend=alt.Legend(title=None, orient="top")),
+            tooltip=[
+                alt.Tooltip("quality:N", title="Quality"),
+                alt.Tooltip("provider:N", title="Provider"),
+                alt.Tooltip("usd_per_job:Q", title="Per image", format="$,.4f"),
+                alt.Tooltip("usd:Q", title="Total", format="$,.2f"),
+                alt.Tooltip("jobs:Q", title="Jobs"),
+            ],
+        )
+        .properties(height=280)
+    )
+
+
+def estimate_vs_billed(df: pd.DataFrame) -> alt.Chart:
+    long = df.melt(id_vars=["provider", "jobs"], value_vars=["estimated", "billed"], var_name="what",
+                   value_name="usd")
+    long["what"] = long["what"].map({"estimated": "Estimated", "billed": "Billed"})
+    return (
+        alt.Chart(long)
+        .mark_bar()
+        .encode(
+            x=alt.X("provider:N", title=None, axis=alt.Axis(labelAngle=0)),
+            xOffset=alt.XOffset("what:N", sort=["Estimated", "Billed"]),
+            y=alt.Y("usd:Q", axis=_usd_axis()),
+            color=alt.Color("what:N", sort=["Estimated", "Billed"],
+                            scale=alt.Scale(domain=["Estimated", "Billed"], range=["#adb5bd", "#4c6ef5"]),
+                            legend=alt.Legend(title=None, orient="top")),
+            tooltip=[
+                alt.Tooltip("provider:N", title="Provider"),
+                alt.Tooltip("what:N", title=""),
+                alt.Tooltip("usd:Q", title="USD", format="$,.4f"),
+                alt.Tooltip("jobs:Q", title="Jobs billed"),
+            ],
+        )
+        .properties(height=280)
+    )
+
+
+def latency(df: pd.DataFrame) -> alt.Chart:
+    """p50 as a bar, p95 as a tick above it, per provider and quality."""
+    order = [q for q in QUALITY_ORDER if q in set(df["quality"])]
+    base = alt.Chart(df).encode(
+        x=alt.X("provider:N", title=None, axis=alt.Axis(labelAngle=0)),
+        xOffset=alt.XOffset("quality:N", sort=order),
+        tooltip=[
+            alt.Tooltip("provider:N", title="Provider"),
+            alt.Tooltip("quality:N", title="Quality"),
+            alt.Tooltip("p50:Q", title="Median (p50) s", format=".1f"),
+            alt.Tooltip("p95:Q", title="Slow (p95) s", format=".1f"),
+            alt.Tooltip("jobs:Q", title="Jobs"),
+        ],
+    )
+    bars = base.mark_bar(opacity=0.85).encode(
+        y=alt.Y("p50:Q", title="Seconds (bar: median, line: p95)"),
+        color=alt.Color("quality:N", sort=order, scale=alt.Scale(scheme="blues"),
+                        legend=alt.Legend(title=None, orient="top")),
+    )
+    rules = base.mark_rule(color="#495057").encode(y="p50:Q", y2="p95:Q")
+    ticks = base.mark_tick(color="#495057", thickness=2, size=10).encode(y="p95:Q")
+    return (bars + rules + ticks).properties(height=280)
+
+
+def failures(df: pd.DataFrame) -> alt.Chart:
+    order = df.groupby("kind")["jobs"].sum().sort_values(ascending=False).index.tolist()
+    return (
+        alt.Chart(df)
+        .mark_bar()
+        .encode(
+            y=alt.Y("kind:N", sort=order, title=None),
+            x=alt.X("sum(jobs):Q", title="Jobs", axis=alt.Axis(tickMinStep=1, format="d")),
+            # Legend on the right: a top legend squeezes a horizontal bar chart to a sliver in Streamlit.
+            color=alt.Color("provider:N", scale=_providers(df), legend=alt.Legend(title=None)),
+            tooltip=[
+                alt.Tooltip("kind:N", title="What happened"),
+                alt.Tooltip("provider:N", title="Provider"),
+                alt.Tooltip("sum(jobs):Q", title="Jobs"),
+            ],
+        )
+        .properties(height=40 * len(order))
+    )

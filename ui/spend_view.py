@@ -1,0 +1,134 @@
+"""One endpoint's spend (real or simulated): budget left, charts, and the ledger as CSV."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import streamlit as st
+
+from studio import analytics, exporting
+from ui import format as fmt
+from ui import services, spend_charts
+
+PERIOD = "spend_period"
+PERIODS = {"7 days": 7, "30 days": 30, "90 days": 90, "All time": None}
+
+
+def _usd(value: float) -> str:
+    # Chart frames carry floats; show them as the rest of the app shows money.
+    return fmt.usd(Decimal(str(round(float(value), 6))))
+
+
+def since() -> datetime | None:
+    days = PERIODS.get(st.session_state.get(PERIOD) or "30 days")
+    if days is None:
+        return None
+    local_midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+    return local_midnight - timedelta(days=days - 1)
+
+
+def _budget(endpoint: str) -> None:
+    spend = services.store().spend(endpoint)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Spent today", fmt.usd(spend.today), help="Since local midnight, including jobs still running.")
+    if spend.left_today is not None:
+        c2.metric("Left today", fmt.usd(spend.left_today), help=f"Daily budget {fmt.usd(spend.caps.daily)}.")
+    else:
+        c2.metric("Left today", "no cap", help="No daily budget is set (Settings).")
+    c3.metric("Spent in total", fmt.usd(spend.total))
+    if spend.left_total is not None:
+        c4.metric("Left in total", fmt.usd(spend.left_total), help=f"Total budget {fmt.usd(spend.caps.total)}.")
+    else:
+        c4.metric("Left in total", "no cap", help="No total budget is set (Settings).")
+    bars = []
+    if spend.caps.daily:
+        bars.append((float(min(spend.today / spend.caps.daily, 1)), f"{fmt.usd(spend.today)} of "
+                     f"{fmt.usd(spend.caps.daily)} today"))
+    if spend.caps.total:
+        bars.append((float(min(spend.total / spend.caps.total, 1)), f"{fmt.usd(spend.total)} of "
+                     f"{fmt.usd(spend.caps.total)} in total"))
+    for ratio, text in bars:
+        st.progress(ratio, text=text)
+    if spend.pending:
+        st.caption(f"{fmt.usd(spend.pending)} of it is reserved for jobs still running: it settles when they finish.")
+
+
+def render(endpoint: str) -> None:
+    store = services.store()
+    start = since()
+    if endpoint == "emulator":
+        st.info(
+            "**Simulated spend.** What the built-in emulator would have cost at each provider's prices. Nothing "
+            "was billed; it is metered apart from real spend (against the same caps, so a demo cannot run away).",
+            icon=":material/science:",
+        )
+    _budget(endpoint)
+    ledger = analytics.ledger_frame(store, endpoint, start)
+    if ledger.empty:
+        what = "simulated" if endpoint == "emulator" else "real"
+        st.info(f"No {what} spend in this period. Images made in Studio or Compare show up here with their cost.",
+                icon=":material/bar_chart:")
+        return
+    counting = ledger[ledger["state"] != "released"]
+    st.caption(
+        f"{len(ledger):,} jobs in this period · {_usd(counting['usd'].sum())} counted · "
+        f"{int((ledger['state'] == 'released').sum()):,} not charged"
+    )
+    left, right = st.columns(2, gap="large")
+    with left:
+        st.markdown("**Spend per day, by provider**")
+        per_day = analytics.spend_per_day(ledger)
+        if per_day.empty:
+            st.caption("Nothing was charged in this period.")
+        else:
+            st.altair_chart(spend_charts.spend_per_day(per_day), width="stretch")
+    with right:
+        st.markdown("**Average cost per image, by quality**")
+        by_quality = analytics.cost_by_quality(ledger)
+        if by_quality.empty:
+            st.caption("Nothing was charged in this period.")
+        else:
+            st.altair_chart(spend_charts.cost_by_quality(by_quality), width="stretch")
+    left, right = st.columns(2, gap="large")
+    with left:
+        st.markdown("**Estimated against billed**")
+        evb = analytics.estimate_vs_billed(store, endpoint, start)
+        if evb.empty:
+            st.caption("No provider reported a bill in this period, so the estimates stand as the cost.")
+        else:
+            st.altair_chart(spend_charts.estimate_vs_billed(evb), width="stretch")
+            notes = [
+                f"{row.provider}: billed {row.difference_pct:+.1f}% vs estimate over {row.jobs} jobs"
+                for row in evb.itertuples()
+                if row.difference_pct is not None
+            ]
+            if notes:
+                st.caption(" · ".join(notes))
+    with right:
+        st.markdown("**Time to image, by provider** (median and p95)")
+        lat = analytics.latency_by_provider(store, endpoint, start)
+        if lat.empty:
+            st.caption("No finished jobs in this period.")
+        else:
+            st.altair_chart(spend_charts.latency(lat), width="stretch")
+    st.markdown("**What went wrong**")
+    fails = analytics.failures_by_kind(store, endpoint, start)
+    if fails.empty:
+        st.caption("No failed, canceled or unknown jobs in this period.")
+    else:
+        kinds = fails["kind"].nunique()
+        # Given to Streamlit as well: a horizontal bar chart's own height is not always honoured.
+        st.altair_chart(spend_charts.failures(fails), width="stretch", height=70 + 40 * kinds)
+    records = analytics.ledger_records(store, endpoint, start)
+    stamp = datetime.now().astimezone().strftime("%Y%m%d")
+    st.download_button(
+        f"Download the ledger (CSV, {len(records):,} rows)",
+        data=exporting.ledger_csv(records),
+        file_name=f"image-studio-{'simulated' if endpoint == 'emulator' else 'real'}-ledger-{stamp}.csv",
+        mime="text/csv",
+        key=f"spend_csv_{endpoint}",
+        icon=":material/download:",
+        on_click="ignore",
+        help="One row per job: provider, state, reserved and counted USD (exact), model, quality, status.",
+    )
