@@ -76,7 +76,7 @@ def render() -> None:
                 f"**Simulated results.** {PROVIDERS[provider].label} has no API key, so requests go to "
                 "the built-in emulator: images are made locally and nothing is billed. "
                 "Add a key in Settings to use the real service.",
-                icon="🧪",
+                icon=":material/science:",
             )
 
         with st.expander("API keys", expanded=False):
