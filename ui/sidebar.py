@@ -85,17 +85,19 @@ def render() -> None:
                 st.markdown(f"**{cls.label}**: {_SOURCE_TEXT[source]}")
 
         spend = services.spend_today()
+        # The emulator has its own meter: never let simulated money read as real spend.
+        spent_label = "Simulated spend today" if spend.endpoint == "emulator" else "Spent today"
         if spend.daily_cap is not None:
             used = spend.today_usd
             st.metric(
-                "Spent today",
+                spent_label,
                 fmt.usd(used),
                 help=f"Of a daily budget of {fmt.usd(spend.daily_cap)} (set in Settings).",
             )
             ratio = float(min(used / spend.daily_cap, 1)) if spend.daily_cap > 0 else 1.0
             st.progress(ratio, text=f"{fmt.usd(spend.daily_left)} left today")
         else:
-            st.metric("Spent today", fmt.usd(spend.today_usd), help="No daily budget set (Settings).")
+            st.metric(spent_label, fmt.usd(spend.today_usd), help="No daily budget set (Settings).")
 
 
 def _provider_changed() -> None:

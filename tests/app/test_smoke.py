@@ -28,3 +28,11 @@ def test_script_runs_without_exception(script):
 def test_app_opens_on_studio():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert [t.value for t in at.title][0] == "Studio"
+
+
+def test_sidebar_says_when_spend_is_simulated():
+    # No key anywhere (the suite's fixture removes them): the emulator's meter is shown, labelled so.
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    labels = [m.label for m in at.sidebar.metric]
+    assert "Simulated spend today" in labels and "Spent today" not in labels
+    assert any("Simulated results" in w.value for w in at.sidebar.warning)
