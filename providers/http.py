@@ -135,14 +135,9 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
 
 def image_format(data: bytes, content_type: str | None = None) -> str:
     """png / jpeg / webp / gif by magic bytes, falling back to the Content-Type."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
+    sniffed = validation.sniff_format(data)
+    if sniffed is not None:
+        return sniffed
     if content_type and content_type.startswith("image/"):
         return content_type.split("/", 1)[1].split(";")[0].strip().replace("jpg", "jpeg")
     return "unknown"

@@ -24,6 +24,7 @@ from typing import Any
 
 from PIL import Image, ImageChops, ImageFilter, JpegImagePlugin
 
+from providers import validation
 from providers.errors import InvalidRequest
 from providers.types import MIME_BY_FORMAT, InputImage, ModelCaps
 
@@ -149,14 +150,9 @@ def provider_name(caps: ModelCaps) -> str:
 
 
 def sniff_format(data: bytes) -> str | None:
-    """png / jpeg / webp from the file's first bytes, else None."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
+    """png / jpeg / webp from the file's first bytes, else None (a GIF is not an input format here)."""
+    fmt = validation.sniff_format(data)
+    return fmt if fmt in ("png", "jpeg", "webp") else None
 
 
 def _mb(n: float) -> str:
