@@ -9,7 +9,9 @@ likely to end:
 1. Sparse before the expected end. Sleeps grow with the time already waited
    (about x1.5 per poll, at least 1 s), so a job that ends far earlier than
    expected is still seen reasonably soon, and every poll may refine the estimate.
-2. Dense (0.12-0.15 s) from just before the expected end until a little after it.
+2. Dense (0.075-0.15 s) from just before the expected end until a little after it.
+   A dense step is half the tolerance: the other half is for the app's own work
+   once it sees the job done (download, thumbnail, commit), which the goal counts too.
 3. Backing off gradually (to 2 s) when the job runs long.
 
 Without any expected time the schedule starts at about 1 s and backs off.
@@ -21,6 +23,7 @@ that reports 0 %), and ``next_interval`` alone can use one reading.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -33,7 +36,8 @@ MAX_INTERVAL = 2.0  # back-off cap for jobs running long or of unknown length
 UNKNOWN_INTERVAL = 1.0  # first interval when nothing says how long the job takes
 MIN_SPARSE_STEP = 1.0  # sparse sleeps are never shorter than this (or the gap left)
 SPARSE_GROWTH = 0.5  # a sparse sleep is at most this fraction of the time waited so far
-DENSE_MIN, DENSE_MAX = 0.1, 0.15
+DENSE_MIN, DENSE_MAX = 0.075, 0.15
+DENSE_SHARE = 0.5  # of the tolerance: the rest is the download and storage after the last poll
 MIN_PROGRESS_SPAN = 5.0  # percentage points between two readings before their rate is trusted
 
 
@@ -67,8 +71,11 @@ def next_interval(elapsed: float, expected: float | None, progress: float | None
     est = estimate_total(elapsed, expected, progress)
     if est is None:
         return min(MAX_INTERVAL, max(UNKNOWN_INTERVAL, 0.25 * elapsed))
-    dense = max(DENSE_MIN, min(DENSE_MAX, 0.8 * _tolerance(est)))
-    lead = max(dense, 0.05 * est)  # dense polling starts this long before the expected end
+    dense = max(DENSE_MIN, min(DENSE_MAX, DENSE_SHARE * _tolerance(est)))
+    # Dense polling starts about 5 % before the expected end, a whole number of dense steps
+    # before it, so one poll falls on the expected end itself: a job that ends as expected is
+    # seen at once, and a job of a few seconds spends no request just short of its end.
+    lead = dense * max(1, math.floor(0.05 * est / dense + 1e-9))
     start = est - lead
     if elapsed < start:
         gap = start - elapsed

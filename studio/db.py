@@ -58,7 +58,7 @@ JOB_STATES = ("queued", "submitting", "submitted", "running", "succeeded", "fail
 ACTIVE_STATES = ("queued", "submitting", "submitted", "running")
 FINISHED_STATES = ("succeeded", "failed", "canceled", "unknown")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def utcnow() -> datetime:
@@ -176,6 +176,9 @@ jobs = sa.Table(
     sa.Column("queued_at", UTCDateTime, nullable=False),
     sa.Column("submitted_at", UTCDateTime, nullable=True),
     sa.Column("finished_at", UTCDateTime, nullable=True),
+    # Seconds from submission until the provider was done, midway between the last "not done" and the
+    # first "done" answer: the history polling learns from (finished_at also holds our download time).
+    sa.Column("provider_seconds", sa.Float, nullable=True),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("error_kind", sa.String(32), nullable=True),
     sa.Column("error_message", sa.Text, nullable=True),
@@ -345,8 +348,13 @@ def write(engine: Engine) -> Iterator[Connection]:
 # --- migrations ---------------------------------------------------------------------
 Migration = Callable[[Connection], None]
 
-# version -> the step that brings version-1 to version. Empty while the schema is at 1.
-MIGRATIONS: dict[int, Migration] = {}
+
+def _v2_provider_seconds(conn: Connection) -> None:
+    conn.exec_driver_sql("ALTER TABLE jobs ADD COLUMN provider_seconds FLOAT")
+
+
+# version -> the step that brings version-1 to version.
+MIGRATIONS: dict[int, Migration] = {2: _v2_provider_seconds}
 
 
 class SchemaTooNew(RuntimeError):

@@ -155,11 +155,15 @@ class FileStore:
 
 
 def make_thumbnail(data: bytes, long_side: int = THUMB_LONG_SIDE) -> bytes:
+    # On the path between "the provider is done" and "the job shows as done", so kept cheap
+    # (about half the time of a plain Lanczos resize and WEBP method 4; bench.see_finished).
     with Image.open(io.BytesIO(data)) as img:
+        img.draft(None, (2 * long_side, 2 * long_side))  # JPEG: decode at a reduced scale
         img.load()
         has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
         img = img.convert("RGBA" if has_alpha else "RGB")
-        img.thumbnail((long_side, long_side), Image.Resampling.LANCZOS)  # never enlarges
+        # reducing_gap=1: a box reduction by whole factors first, then Lanczos for the rest.
+        img.thumbnail((long_side, long_side), Image.Resampling.LANCZOS, reducing_gap=1.0)  # never enlarges
         out = io.BytesIO()
-        img.save(out, format="WEBP", quality=80, method=4)
+        img.save(out, format="WEBP", quality=80, method=2)
         return out.getvalue()

@@ -5,7 +5,8 @@ One ``JobRunner`` per app process (the app holds it with ``st.cache_resource``).
 one transaction, then returns at once; pages show live state by reading the
 store. A scheduler thread claims unfinished jobs from the database (a lease in
 ``jobs.claimed_by``, renewed by a heartbeat) and runs each in a worker thread,
-at most ``max_in_flight`` per provider (default 4, or ``IMAGE_STUDIO_MAX_IN_FLIGHT``).
+at most ``max_in_flight`` per provider (``IMAGE_STUDIO_MAX_IN_FLIGHT``; by default
+4, or a whole batch for a provider making one image per call: see ``default_in_flight``).
 Several app processes may share one PostgreSQL: the claim, not any one
 process's memory, decides who drives a job.
 
@@ -31,7 +32,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -58,9 +59,12 @@ __all__ = [
     "Pricing",
     "ProviderFactory",
     "Quote",
+    "DEFAULT_MAX_IN_FLIGHT",
+    "DoneWindow",
     "Submitted",
     "billing_for_failure",
     "create_runner",
+    "default_in_flight",
     "default_provider_factory",
     "follow",
     "render_template",
@@ -132,13 +136,15 @@ def follow(
     sleep: Callable[[float], None] = time.sleep,
     on_status: Callable[[JobStatus], None] | None = None,
     on_transient: Callable[[ProviderError], None] | None = None,
+    on_answer: Callable[[JobStatus, float], None] | None = None,
 ) -> JobStatus:
     """Poll one provider job until it is done; returns the final status.
 
     A status request that fails for a passing reason (rate limit, 5xx, network)
     is not the job failing: the last known state stands and polling goes on
     until the deadline. Raises ``ProviderTimeout`` past the deadline, and any
-    other provider error (an unknown job, a revoked key) as is.
+    other provider error (an unknown job, a revoked key) as is. ``on_answer``
+    gets each status the provider actually sent, with the ``clock`` reading.
     """
     from providers import polling
 
@@ -148,6 +154,8 @@ def follow(
         nonlocal last
         try:
             last = provider.status(job_id)
+            if on_answer is not None:
+                on_answer(last, clock())
         except (ProviderUnavailable, RateLimited) as err:
             if isinstance(err, ProviderTimeout) and err.code == "deadline":
                 raise
@@ -164,6 +172,33 @@ def follow(
         sleep=sleep,
         on_status=on_status,
     )
+
+
+class DoneWindow:
+    """When the provider finished, as status answers bracket it (readings of one monotonic clock).
+
+    The job was done after the last answer that said "not done" and by the first
+    that said "done"; the middle of that window is the best guess of the
+    provider's own time, without the app's download and storage.
+    """
+
+    def __init__(self, not_done_at: float | None = None) -> None:
+        self.not_done_at = not_done_at  # the submit's answer, when this process sent the job
+        self.done_at: float | None = None
+
+    def note(self, status: JobStatus, at: float) -> None:
+        if self.done_at is not None:
+            return
+        if status.done:
+            self.done_at = at
+        else:
+            self.not_done_at = at
+
+    def seconds(self, started_at: float) -> float | None:
+        """Seconds from ``started_at`` (submission) to the provider being done; None when unbracketed."""
+        if self.not_done_at is None or self.done_at is None:
+            return None  # e.g. a job resumed after a restart and found done at the first look
+        return max(0.0, (self.not_done_at + self.done_at) / 2 - started_at)
 
 
 def billing_for_failure(
@@ -212,12 +247,25 @@ class _CancelNow(Exception):
     """Someone pressed Cancel on a job at the provider."""
 
 
-def _max_in_flight_from_env(default: int = 4) -> int:
+DEFAULT_MAX_IN_FLIGHT = 4
+
+
+def default_in_flight(caps: Iterable[ModelCaps], default: int = DEFAULT_MAX_IN_FLIGHT) -> int:
+    """How many jobs of one provider may run at once when nothing is configured.
+
+    A provider that makes one image per call turns a batch of n images into n
+    jobs; holding some back would make the batch take several job lengths, so
+    such a provider may run its largest batch (``max_n``) at once.
+    """
+    return max([default, *(c.max_n for c in caps if c.max_images_per_call <= 1)])
+
+
+def _max_in_flight_from_env() -> int | None:
     raw = os.environ.get("IMAGE_STUDIO_MAX_IN_FLIGHT", "").strip()
     try:
-        return max(1, int(raw)) if raw else default
+        return max(1, int(raw)) if raw else None
     except ValueError:
-        return default
+        return None
 
 
 def default_provider_factory(name: str, endpoint: str, api_key: str | None = None) -> Provider:
@@ -257,6 +305,7 @@ class JobRunner:
         self.store = store
         self.provider_factory = provider_factory or default_provider_factory
         self._pricing = pricing
+        # None: each provider's default_in_flight.
         self.max_in_flight = max_in_flight if max_in_flight is not None else _max_in_flight_from_env()
         self.lease_seconds = lease_seconds
         self.heartbeat_seconds = heartbeat_seconds if heartbeat_seconds is not None else lease_seconds / 3
@@ -328,10 +377,29 @@ class JobRunner:
                 counts[provider] = counts.get(provider, 0) + 1
             return counts
 
+    def in_flight_limit(self, provider: str) -> int:
+        """How many of ``provider``'s jobs this runner drives at once."""
+        with self._lock:
+            return self._limit(provider)
+
     def _limit(self, provider: str) -> int:
-        if isinstance(self.max_in_flight, Mapping):
-            return max(1, int(self.max_in_flight.get(provider, self.max_in_flight.get("*", 4))))
-        return max(1, int(self.max_in_flight))
+        configured = self.max_in_flight
+        if isinstance(configured, Mapping):
+            configured = configured.get(provider, configured.get("*"))
+        if configured is not None:
+            return max(1, int(configured))
+        return self._default_limit(provider)
+
+    def _default_limit(self, provider: str) -> int:
+        # Called under self._lock: read the provider cache without taking it again.
+        from providers import registry
+
+        try:
+            models = registry.provider_class(provider).MODELS.values()
+        except ProviderError:
+            made = next((p for (name, _, _), p in tuple(self._providers.items()) if name == provider), None)
+            models = type(made).MODELS.values() if made is not None else ()
+        return default_in_flight(models)
 
     @property
     def pricing(self) -> Pricing:
@@ -712,6 +780,7 @@ class JobRunner:
             attempt += 1
             if not self.store.mark_submitting(job_id, self.owner, expected_seconds=expected):
                 return  # canceled meanwhile, or another runner has it: send nothing
+            sent = time.monotonic()
             try:
                 status = provider.submit(request, idempotency_key=row["idempotency_key"])
                 break
@@ -731,7 +800,7 @@ class JobRunner:
                 else:
                     self._fail_unsent(row, err)
                 return
-        self._accepted(row, provider, caps, request, status, expected)
+        self._accepted(row, provider, caps, request, status, expected, sent=sent, answered=time.monotonic())
 
     def _accepted(
         self,
@@ -741,6 +810,9 @@ class JobRunner:
         request: ImageRequest,
         status: JobStatus,
         expected: float | None,
+        *,
+        sent: float,
+        answered: float,
     ) -> None:
         job_id = row["id"]
         if status.job_id:
@@ -755,15 +827,23 @@ class JobRunner:
             if not ok:
                 raise _LostClaim
         if status.done:
-            self._complete(row, provider, request, status)
+            self._complete(row, provider, request, status, provider_seconds=answered - sent)
             return
         if not status.job_id:
             self._mark_unknown(row, provider, detail="accepted without a job id")
             return
         current = self.store.job_row(job_id) or row
-        self._follow(current, provider, caps, request)
+        self._follow(current, provider, caps, request, not_done_at=answered)
 
-    def _follow(self, row: Mapping[str, Any], provider: Provider, caps: ModelCaps, request: ImageRequest) -> None:
+    def _follow(
+        self,
+        row: Mapping[str, Any],
+        provider: Provider,
+        caps: ModelCaps,
+        request: ImageRequest,
+        *,
+        not_done_at: float | None = None,
+    ) -> None:
         job_id, provider_job_id = row["id"], row["provider_job_id"]
         expected = (
             row["expected_seconds"]
@@ -774,6 +854,7 @@ class JobRunner:
         since = row["submitted_at"] or row["queued_at"]
         started_at = time.monotonic() - max(0.0, (db.utcnow() - since).total_seconds())
         written = {"state": row["status"], "progress": row["progress"]}
+        window = DoneWindow(not_done_at)
 
         def on_status(status: JobStatus) -> None:
             if not status.done:
@@ -808,6 +889,7 @@ class JobRunner:
                     sleep=self._sleeper(job_id),
                     on_status=on_status,
                     on_transient=on_transient,
+                    on_answer=window.note,
                 )
             except _CancelNow:
                 if self._cancel_at_provider(row, provider, caps):
@@ -852,7 +934,7 @@ class JobRunner:
                 )
                 return
             break
-        self._complete(row, provider, request, final)
+        self._complete(row, provider, request, final, provider_seconds=window.seconds(started_at))
 
     def _cancel_at_provider(self, row: Mapping[str, Any], provider: Provider, caps: ModelCaps) -> bool:
         job_id = row["id"]
@@ -904,7 +986,13 @@ class JobRunner:
             return None
 
     def _complete(
-        self, row: Mapping[str, Any], provider: Provider, request: ImageRequest, status: JobStatus
+        self,
+        row: Mapping[str, Any],
+        provider: Provider,
+        request: ImageRequest,
+        status: JobStatus,
+        *,
+        provider_seconds: float | None = None,
     ) -> None:
         job_id = row["id"]
         if status.state == "failed":
@@ -950,7 +1038,9 @@ class JobRunner:
                 error_message="The provider reported success but sent no image.",
             )
             return
-        if not self.store.finish(job_id, self.owner, status="succeeded", billing=billing, images=infos):
+        if not self.store.finish(
+            job_id, self.owner, status="succeeded", billing=billing, images=infos, provider_seconds=provider_seconds
+        ):
             raise _LostClaim
 
     def _download(self, job_id: str, provider: Provider, status: JobStatus) -> list[OutputImage] | ProviderError:

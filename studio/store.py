@@ -104,6 +104,7 @@ class JobView:
     parent_job_id: str | None
     claimed_by: str | None
     images: tuple[ImageView, ...] = ()
+    provider_seconds: float | None = None  # the provider's own time, as the polls bracket it
 
     @property
     def done(self) -> bool:
@@ -575,6 +576,7 @@ class Store:
             parent_job_id=r["parent_job_id"],
             claimed_by=r["claimed_by"],
             images=images,
+            provider_seconds=r["provider_seconds"],
         )
 
     def get_run(self, run_id: str, *, with_jobs: bool = True) -> RunView | None:
@@ -667,10 +669,16 @@ class Store:
     def learned_seconds(
         self, provider: str, model: str, quality: str, endpoint: str, *, sample: int = 50
     ) -> float | None:
-        """Median submit-to-finish time of the latest successful jobs like this one, or None."""
+        """Median time the provider took for the latest successful jobs like this one, or None.
+
+        That is ``provider_seconds`` (when the polls saw it done), not submit-to-finish: a
+        finish includes how late the job was seen and its download, and learning those would
+        push every next estimate later, so polling would see each job later still. Rows from
+        before that column fall back on submit-to-finish.
+        """
         j = db.jobs.c
         query = (
-            sa.select(j.submitted_at, j.finished_at)
+            sa.select(j.submitted_at, j.finished_at, j.provider_seconds)
             .where(
                 j.provider == provider,
                 j.model == model,
@@ -684,7 +692,7 @@ class Store:
             .limit(sample)
         )
         with db.read(self.engine) as conn:
-            durations = [(f - s).total_seconds() for s, f in conn.execute(query)]
+            durations = [p if p is not None else (f - s).total_seconds() for s, f, p in conn.execute(query)]
         durations = [d for d in durations if d >= 0]
         return statistics.median(durations) if durations else None
 
@@ -961,11 +969,13 @@ class Store:
         error_message: str | None = None,
         error_detail: str | None = None,
         progress: float | None = None,
+        provider_seconds: float | None = None,
         now: datetime | None = None,
     ) -> bool:
         """End a job: its images (already on disk), its status and its ledger entry, in one transaction.
 
         ``owner`` None finishes a job nobody holds (a cancel of a queued job).
+        ``provider_seconds``: how long the provider took (see ``learned_seconds``).
         Returns False, changing nothing, when the job is not this owner's or not active.
         """
         if status not in db.FINISHED_STATES:
@@ -983,6 +993,8 @@ class Store:
         }
         if error_detail is not None:
             values["error_detail"] = error_detail[:4000]
+        if provider_seconds is not None:
+            values["provider_seconds"] = provider_seconds
         if progress is not None:
             values["progress"] = progress
         elif status == "succeeded":

@@ -45,6 +45,7 @@ class Emulator:
         data_dir: Path | None = None,
         latency: float = 3.0,
         apiframe_result_shape: str = "images",
+        prerender: bool = False,
     ) -> None:
         if apiframe_result_shape not in ("images", "string"):
             raise ValueError("apiframe_result_shape must be 'images' or 'string'")
@@ -55,6 +56,7 @@ class Emulator:
             data_dir = Path(tempfile.mkdtemp(prefix="image-studio-emulator-"))
         self.data_dir = Path(data_dir)
         self.store = Store(self.data_dir, latency, apiframe_result_shape)
+        self.store.prerender = prerender
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
@@ -75,7 +77,9 @@ class Emulator:
         if self._thread is not None:
             return self
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP, not 0: asyncio only sets TCP_NODELAY on sockets that say they are TCP, and
+        # without it a response body waits for the delayed ACK of its headers (40 ms on loopback).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         sock.listen(128)

@@ -16,6 +16,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=3.0, help="job time in seconds (default 3)")
     parser.add_argument("--data-dir", type=Path, default=Path("data"), help="jobs and files go under DIR/emulator")
     parser.add_argument("--apiframe-result-shape", choices=("images", "string"), default="images")
+    parser.add_argument("--prerender", action="store_true",
+                        help="render results while the job runs, as a real provider does (benchmarks)")
     args = parser.parse_args(argv)
     emu = Emulator(
         host=args.host,
@@ -23,6 +25,7 @@ def main(argv: list[str] | None = None) -> None:
         data_dir=args.data_dir,
         latency=args.latency,
         apiframe_result_shape=args.apiframe_result_shape,
+        prerender=args.prerender,
     ).start()
     print(f"Image Studio emulator on {emu.base_url} (latency {emu.latency:g} s, data in {emu.store.root})")
     for provider in PROVIDERS:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import logging
 import math
 import secrets
 import time
@@ -22,6 +23,8 @@ from starlette.types import Receive, Scope, Send
 
 from . import images
 from .store import JOB_FAULT_KINDS, QUEUE_FRACTION, Job, Store
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "GPT2_RATIOS",
@@ -209,6 +212,21 @@ class FileService:
         if path.is_file():
             return await run_in_threadpool(path.read_bytes)
         return await run_in_threadpool(self._render_to_disk, job, index, path)
+
+    def prerender(self, job: Job) -> None:
+        """Render a job's results now, so they exist when it completes (as a real provider's do).
+
+        Opt-in (``Emulator(prerender=True)``): by default results are rendered on their
+        first download, which puts the emulator's rendering after "succeeded".
+        """
+        for index in range(job.params["n"]):
+            path = self.store.files_dir / self.store.result_name(job, index)
+            if not path.is_file():
+                try:
+                    self._render_to_disk(job, index, path)
+                except (OSError, ValueError) as err:  # the first download renders it again, and reports
+                    log.warning("emulator: could not prerender %s: %s", path.name, err)
+                    return
 
     def _render_to_disk(self, job: Job, index: int, path: Any) -> bytes:
         data = render_job(self.store, job, index)
@@ -514,6 +532,8 @@ class ProviderAPI:
                 self.store.give_back(fault)
             return self.error(e.status, "invalid_parameters", e.message, param=e.field, etype="invalid_request_error")
         job = self.new_job(fault=fault, **spec)
+        if self.store.prerender and not job.sync:
+            asyncio.get_running_loop().run_in_executor(None, self.files.prerender, job)
         if fault is not None and fault["kind"] == "drop_after_create":
             return drop_response(fault)
         return self.created(job)

@@ -132,6 +132,7 @@ class Store:
         self.lock = threading.RLock()
         self.latency = float(latency)
         self.apiframe_result_shape = apiframe_result_shape
+        self.prerender = False  # render results at creation rather than on first download (benchmarks)
         self.base_url = ""  # set once the socket is bound
         self.jobs: dict[str, Job] = {}
         self.faults: list[dict[str, Any]] = []

@@ -66,12 +66,13 @@ def test_pending_migration_is_applied_once_and_keeps_data(store: Store) -> None:
         conn.exec_driver_sql("ALTER TABLE jobs ADD COLUMN note VARCHAR(50)")
         conn.exec_driver_sql("UPDATE jobs SET note = 'migrated'")
 
-    steps = {2: add_note}
-    assert db.migrate(store.engine, steps) == 2
-    assert db.migrate(store.engine, steps) == 2  # already at 2: the step does not run again
+    nxt = db.SCHEMA_VERSION + 1  # the next version, whatever the current one is
+    steps = {**db.MIGRATIONS, nxt: add_note}
+    assert db.migrate(store.engine, steps) == nxt
+    assert db.migrate(store.engine, steps) == nxt  # already there: the step does not run again
     with db.read(store.engine) as conn:
         assert conn.exec_driver_sql("SELECT note FROM jobs").scalar() == "migrated"
-        assert db.current_version(conn) == 2
+        assert db.current_version(conn) == nxt
     assert store.get_job(job_id).run_id == run_id
 
 
