@@ -40,12 +40,15 @@ from typing import Any, Protocol
 from providers.base import Provider
 from providers.errors import (
     AuthError,
+    InvalidRequest,
     JobCanceled,
     JobFailed,
+    ModelUnavailable,
     ModerationBlocked,
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
+    QuotaExceeded,
     RateLimited,
 )
 from providers.types import ImageRequest, JobStatus, ModelCaps, OutputImage
@@ -223,9 +226,27 @@ def billing_for_failure(
     return Billing("estimated", raw=raw)
 
 
+def refused(err: ProviderError) -> bool:
+    """The provider answered the create with a definite no, so no job exists.
+
+    A 4xx answer (other than 408 timeout / 409 conflict, which may follow work
+    already done) or a typed refusal. A 5xx, a timeout or a dropped connection
+    leaves the outcome unknown instead.
+    """
+    if isinstance(err, AuthError | InvalidRequest | ModelUnavailable | ModerationBlocked | QuotaExceeded | RateLimited):
+        return True
+    return err.status_code is not None and 400 <= err.status_code < 500 and err.status_code not in (408, 409)
+
+
 def _unsent_billing(err: ProviderError) -> Billing:
-    """A create refused before the provider did any work: nothing to pay unless it says so."""
-    if isinstance(err, ModerationBlocked) and err.billed is True:
+    """A create refused by the provider: nothing to pay unless it says so.
+
+    A moderation block on the generated image (output stage) came after the work
+    was done and may be billed: the estimate stands, flagged.
+    """
+    if isinstance(err, ModerationBlocked) and (
+        err.billed is True or (err.billed is None and err.stage == "output")
+    ):
         return Billing("estimated")
     return Billing("released")
 
@@ -795,7 +816,7 @@ class JobRunner:
                     self.store.note_error(job_id, self.owner, f"{err.kind}: {err} (resending with the same key)")
                     self._sleeper(job_id)(self.retry_backoff * attempt)
                     continue
-                if err.sent:
+                if err.sent and not refused(err):
                     self._mark_unknown(row, provider, detail=f"{err.kind}: {err}\n{err.detail or ''}".strip())
                 else:
                     self._fail_unsent(row, err)

@@ -14,7 +14,14 @@ import pytest
 import sqlalchemy as sa
 from core_fakes import PROVIDERS, FakePricing, FakeWorld, factory_for, wait_for
 
-from providers.errors import AuthError, InvalidRequest, JobFailed, ProviderUnavailable
+from providers.errors import (
+    AuthError,
+    InvalidRequest,
+    JobFailed,
+    ModerationBlocked,
+    ProviderUnavailable,
+    RateLimited,
+)
 from providers.types import ImageRequest
 from studio import db
 from studio.budget import BudgetExceeded
@@ -178,6 +185,44 @@ def test_create_refused_outright_fails_and_releases(h: Harness) -> None:
     (job,) = h.done(runner.submit("fake", req()).job_ids)
     assert job.status == "failed" and job.error_kind == "auth" and job.billed.usd == 0
     assert h.store.spend().total == 0
+
+
+@pytest.mark.parametrize(
+    "err",
+    [
+        ModerationBlocked("prompt refused", stage="input", status_code=400, sent=True),
+        RateLimited("slow down", retry_after=5, status_code=429, sent=True),
+        AuthError("bad key", status_code=401, sent=True),
+        InvalidRequest(field="size", value="7x7", status_code=400, sent=True),
+    ],
+    ids=["moderation-input", "rate-limited", "auth", "invalid"],
+)
+def test_create_answered_with_a_refusal_fails_released_not_unknown(h: Harness, err) -> None:
+    # The provider answered "no": no job exists, so nothing may have been charged.
+    h.world.submit_errors.append(err)
+    runner = h.runner()
+    (job,) = h.done(runner.submit("fake", req()).job_ids)
+    assert job.status == "failed" and job.error_kind == err.kind
+    assert job.billed.usd == 0 and h.store.spend().total == 0
+    runner.wake()
+    threading.Event().wait(0.3)
+    assert h.world.creates == 1  # sent once, never resent
+
+
+def test_output_stage_moderation_keeps_the_estimate_flagged(h: Harness) -> None:
+    # Refused after the image was made: it may be billed, so the estimate stands, flagged.
+    h.world.submit_errors.append(ModerationBlocked("image refused", stage="output", status_code=400, sent=True))
+    runner = h.runner()
+    (job,) = h.done(runner.submit("fake", req()).job_ids)
+    assert job.status == "failed" and job.error_kind == "moderation"
+    assert job.billed.estimated and job.billed.usd == Decimal("0.07")
+
+
+def test_create_answered_with_a_server_error_is_unknown(h: Harness) -> None:
+    h.world.submit_errors.append(ProviderUnavailable("bad gateway", status_code=502, sent=True))
+    runner = h.runner()
+    (job,) = h.done(runner.submit("fake", req()).job_ids)
+    assert job.status == "unknown"
 
 
 def test_idempotent_provider_resends_with_the_same_key(h: Harness) -> None:
