@@ -65,25 +65,36 @@ class _RequestLog:
         if scope["type"] != "http" or scope["path"].startswith("/_admin/"):
             await self.app(scope, receive, send)
             return
-        status: int | None = None
         received = time.time()  # logged as "at": a slow answer still sorts by when it arrived
+        logged = False
 
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_note)
-        except DropConnection:
-            status = None  # no answer reached the client
-            raise
-        finally:
+        def note(status: int | None) -> None:
+            nonlocal logged
+            if logged:
+                return
+            logged = True
             state = scope.get("state") or {}
             prefix = scope["path"].strip("/").split("/", 1)[0]
             provider = state.get("emu_provider") or (prefix if prefix in PROVIDERS else "files")
             self.store.log_request(provider, scope["method"], scope["path"], status, at=received)
+
+        status: int | None = None
+
+        async def send_and_note(message: Message) -> None:
+            # Log just before the answer's last part leaves: a client that reads the stats right
+            # after its response must find its own request there. An answer cut off midway (a
+            # dropped connection) never gets here and is logged without a status.
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                note(status)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            note(None)  # no answer reached the client (a dropped connection, an error)
 
 
 class _QuietDrops(logging.Filter):
