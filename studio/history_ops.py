@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from . import db
 from .money import nanos_to_usd
-from .store import JobView, Store
+from .store import Deleted, JobView, Store
 
 __all__ = [
     "DeleteResult",
@@ -39,60 +39,14 @@ __all__ = [
 _CHAIN_LIMIT = 25
 
 
-@dataclass(frozen=True)
-class DeleteResult:
-    deleted: tuple[str, ...]
-    skipped_active: tuple[str, ...]  # still running: cancel first
-    files_removed: int  # images whose files went with them
-    files_kept: int  # images another job (or an edit's input) still uses
+# The store owns deletion (files, emptied runs, the ledger kept); its result type, under the name
+# the pages use.
+DeleteResult = Deleted
 
 
 def delete_jobs(store: Store, job_ids: Iterable[str]) -> DeleteResult:
-    """Delete finished jobs, their image links, emptied runs, and files nothing else uses.
-
-    The ledger keeps its rows: deleting history must not give budget back.
-    """
-    ids = list(dict.fromkeys(job_ids))
-    if not ids:
-        return DeleteResult((), (), 0, 0)
-    j, ji, ri = db.jobs.c, db.job_images.c, db.run_inputs.c
-    orphans: list[str] = []
-    kept = 0
-    with db.write(store.engine) as conn:
-        rows = conn.execute(sa.select(j.id, j.run_id, j.status).where(j.id.in_(ids))).all()
-        active = tuple(r.id for r in rows if r.status in db.ACTIVE_STATES)
-        doomed = [r.id for r in rows if r.status not in db.ACTIVE_STATES]
-        if not doomed:
-            return DeleteResult((), active, 0, 0)
-        run_ids = {r.run_id for r in rows if r.id in set(doomed)}
-        shas = set(conn.execute(sa.select(ji.sha256).where(ji.job_id.in_(doomed))).scalars())
-        conn.execute(db.job_images.delete().where(ji.job_id.in_(doomed)))
-        conn.execute(db.jobs.delete().where(j.id.in_(doomed)))
-        # A run with no job left goes too, and with it the input images only it referenced.
-        emptied = [
-            rid
-            for rid in run_ids
-            if conn.execute(sa.select(j.id).where(j.run_id == rid).limit(1)).first() is None
-        ]
-        if emptied:
-            shas |= {
-                s for s in conn.execute(sa.select(ri.sha256).where(ri.run_id.in_(emptied))).scalars() if s
-            }
-            conn.execute(db.run_inputs.delete().where(ri.run_id.in_(emptied)))
-            conn.execute(db.runs.delete().where(db.runs.c.id.in_(emptied)))
-        for sha in sorted(shas):
-            used = conn.execute(sa.select(ji.job_id).where(ji.sha256 == sha).limit(1)).first() or conn.execute(
-                sa.select(ri.run_id).where(ri.sha256 == sha).limit(1)
-            ).first()
-            if used is not None:
-                kept += 1
-                continue
-            conn.execute(db.images.delete().where(db.images.c.sha256 == sha))
-            orphans.append(sha)
-    # Files go only after the rows are committed: a crash in between leaves a stray file, never a dangling row.
-    for sha in orphans:
-        store.files.delete(sha)
-    return DeleteResult(tuple(doomed), active, len(orphans), kept)
+    """Delete finished jobs and the files nothing else uses; running ones are skipped and reported."""
+    return store.delete_jobs(job_ids)
 
 
 # --- winners -----------------------------------------------------------------------------

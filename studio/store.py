@@ -185,6 +185,16 @@ class NewJob:
 
 
 @dataclass(frozen=True)
+class Deleted:
+    """What ``Store.delete_jobs`` did."""
+
+    deleted: tuple[str, ...]
+    skipped_active: tuple[str, ...]  # still running: cancel first
+    files_removed: int  # images whose files went with them
+    files_kept: int  # images another job (or an edit's input) still uses
+
+
+@dataclass(frozen=True)
 class Billing:
     """How a finished job settles its reservation.
 
@@ -387,24 +397,29 @@ class Store:
             sa.select(db.job_images.c.job_id).where(db.job_images.c.sha256.in_(wanted)).limit(1)
         ).scalar()
 
-    def delete_jobs(self, job_ids: Iterable[str]) -> int:
-        """Delete finished jobs (runs left empty go too) and the files no other job or run uses.
+    def delete_jobs(self, job_ids: Iterable[str]) -> Deleted:
+        """Delete finished jobs (runs left empty go too) and the files nothing else uses.
 
-        The ledger keeps their spend: deleting history never gives budget back.
-        Raises ``ValueError`` for a job still active (cancel it first).
+        Jobs still running are skipped and reported (cancel them first). The
+        ledger keeps their spend: deleting history never gives budget back.
         """
-        ids = list(job_ids)
+        ids = list(dict.fromkeys(job_ids))
         if not ids:
-            return 0
+            return Deleted((), (), 0, 0)
         j, ji, ri = db.jobs.c, db.job_images.c, db.run_inputs.c
+        orphans: list[str] = []
+        kept = 0
         with db.write(self.engine) as conn:
             rows = conn.execute(sa.select(j.id, j.run_id, j.status).where(j.id.in_(ids))).all()
-            if any(r.status in db.ACTIVE_STATES for r in rows):
-                raise ValueError("A job that is still running cannot be deleted: cancel it first.")
-            shas = set(conn.execute(sa.select(ji.sha256).where(ji.job_id.in_(ids))).scalars())
-            conn.execute(db.job_images.delete().where(ji.job_id.in_(ids)))
-            conn.execute(db.jobs.delete().where(j.id.in_(ids)))
-            run_ids = {r.run_id for r in rows}
+            active = tuple(r.id for r in rows if r.status in db.ACTIVE_STATES)
+            doomed = [r.id for r in rows if r.status not in db.ACTIVE_STATES]
+            if not doomed:
+                return Deleted((), active, 0, 0)
+            shas = set(conn.execute(sa.select(ji.sha256).where(ji.job_id.in_(doomed))).scalars())
+            conn.execute(db.job_images.delete().where(ji.job_id.in_(doomed)))
+            conn.execute(db.jobs.delete().where(j.id.in_(doomed)))
+            # A run with no job left goes too, and with it the input images only it referenced.
+            run_ids = {r.run_id for r in rows if r.status not in db.ACTIVE_STATES}
             empty = [
                 r for r in run_ids if conn.execute(sa.select(j.id).where(j.run_id == r).limit(1)).first() is None
             ]
@@ -412,23 +427,24 @@ class Store:
                 shas |= {s for s in conn.execute(sa.select(ri.sha256).where(ri.run_id.in_(empty))).scalars() if s}
                 conn.execute(db.run_inputs.delete().where(ri.run_id.in_(empty)))
                 conn.execute(db.runs.delete().where(db.runs.c.id.in_(empty)))
-            orphans = [
-                sha
-                for sha in shas
-                if conn.execute(sa.select(ji.job_id).where(ji.sha256 == sha).limit(1)).first() is None
-                and conn.execute(sa.select(ri.run_id).where(ri.sha256 == sha).limit(1)).first() is None
-            ]
-            if orphans:
-                conn.execute(db.images.delete().where(db.images.c.sha256.in_(orphans)))
+            for sha in sorted(shas):
+                used = conn.execute(sa.select(ji.job_id).where(ji.sha256 == sha).limit(1)).first() or conn.execute(
+                    sa.select(ri.run_id).where(ri.sha256 == sha).limit(1)
+                ).first()
+                if used is not None:
+                    kept += 1
+                    continue
+                conn.execute(db.images.delete().where(db.images.c.sha256 == sha))
+                orphans.append(sha)
         # Files go after the commit: a crash in between leaves a stray file, never a row without its file.
         for sha in orphans:
             with db.read(self.engine) as conn:
                 if conn.execute(sa.select(db.images.c.sha256).where(db.images.c.sha256 == sha)).first():
                     continue  # stored again meanwhile by a new job
             self.files.delete(sha)
-        return len(rows)
+        return Deleted(tuple(doomed), active, len(orphans), kept)
 
-    def delete_run(self, run_id: str) -> int:
+    def delete_run(self, run_id: str) -> Deleted:
         return self.delete_jobs(self.job_ids_for_run(run_id))
 
     def create_experiment(self, name: str, notes: str = "") -> str:

@@ -452,7 +452,7 @@ def test_delete_keeps_shared_files_and_the_spend(store: Store) -> None:
         store.finish(job_id, "me", status="succeeded", billing=Billing("estimated"),
                      images=[(i, None) for i in imgs])
     spent = store.spend().total
-    assert store.delete_jobs([a]) == 1
+    assert store.delete_jobs([a]).deleted == (a,)
     assert store.get_job(a) is None and store.files.find(own.sha256) is None
     assert not (store.data_dir / own.thumb_path).exists()
     assert store.files.find(shared.sha256) is not None  # b still shows it
@@ -460,10 +460,10 @@ def test_delete_keeps_shared_files_and_the_spend(store: Store) -> None:
     assert store.spend().total == spent  # history deleted, money still spent
 
     run_id, (active,) = new_run(store)
-    with pytest.raises(ValueError, match="cancel it first"):
-        store.delete_jobs([active])
+    refused = store.delete_jobs([active])  # still running: skipped, reported, kept
+    assert refused.deleted == () and refused.skipped_active == (active,) and store.get_job(active)
     store.request_cancel(active)
-    assert store.delete_run(run_id) == 1 and store.get_run(run_id) is None
+    assert store.delete_run(run_id).deleted == (active,) and store.get_run(run_id) is None
 
     b_run = store.get_job(b).run_id
     store.delete_jobs([b, c])
