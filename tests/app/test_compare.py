@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -12,22 +11,17 @@ from streamlit.testing.v1 import AppTest
 
 from studio import emulator_service, experiments
 from studio.store import JobFilter, Store
+from tests.ports import free_port
 from tests.seeding import seed_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "app_pages" / "compare.py")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def emulator(monkeypatch):
     """The built-in emulator on its own port, answering at once; stopped afterwards."""
-    monkeypatch.setenv("IMAGE_STUDIO_EMULATOR_PORT", str(_free_port()))
+    monkeypatch.setenv("IMAGE_STUDIO_EMULATOR_PORT", str(free_port()))
     monkeypatch.setenv("IMAGE_STUDIO_EMULATOR_LATENCY", "0")
     emulator_service.stop_emulator()
     yield

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from providers.catalogue import load_catalogue
 from providers.registry import PROVIDERS
 from providers.types import ImageRequest
 from studio import recipe
+from tests.ports import free_port
 from ui import format as fmt
 from ui import studio_state as ss
 
@@ -26,19 +26,13 @@ PAGE = str(ROOT / "app_pages" / "studio.py")
 PROMPT = "A lighthouse on a cliff at dusk, watercolour"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(autouse=True)
 def _emulator(monkeypatch):
     """A fast emulator on its own port; stopped after the test so the next one starts fresh in its data dir."""
     from studio import emulator_service
 
     monkeypatch.setenv("IMAGE_STUDIO_EMULATOR_LATENCY", "0.3")
-    monkeypatch.setenv("IMAGE_STUDIO_EMULATOR_PORT", str(_free_port()))
+    monkeypatch.setenv("IMAGE_STUDIO_EMULATOR_PORT", str(free_port()))
     emulator_service.stop_emulator()
     yield
     import streamlit as st

@@ -13,12 +13,7 @@ from core_fakes import png_bytes
 from providers.emulator import Emulator
 from studio import emulator_service
 from studio.runner import create_runner, default_provider_factory
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.ports import free_port
 
 
 @pytest.fixture(autouse=True)

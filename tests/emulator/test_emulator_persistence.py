@@ -6,7 +6,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from PIL import Image
 
 from providers.emulator import Emulator
 from providers.emulator.images import render
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,14 +103,8 @@ def test_start_stop_and_urls(tmp_path):
         raise AssertionError("the server still answers after stop()")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_command_line(tmp_path):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "providers.emulator", "--port", str(port), "--latency", "0.1",
          "--data-dir", str(tmp_path)],
