@@ -253,16 +253,7 @@ def inspect(data: bytes, name: str = "image") -> ImageInfo:
             fmt = (im.format or "").lower()
             if fmt == "mpo":  # phone cameras' multi-picture JPEG: the first picture is a plain JPEG
                 fmt = "jpeg"
-            info = ImageInfo(
-                name=name,
-                format=fmt,
-                width=im.width,
-                height=im.height,
-                bytes=len(data),
-                has_alpha=_has_alpha(im),
-                mode=im.mode,
-                orientation=_orientation_of(im),
-            )
+            info = _info_for(name, fmt, im, data, orientation=_orientation_of(im))
     except Image.DecompressionBombError as exc:
         raise InvalidRequest(
             f"{name} has too many pixels to open safely; resize it below 80 megapixels and upload it again",
@@ -363,7 +354,8 @@ def _encode(
     return out.getvalue()
 
 
-def _info_for(name: str, fmt: str, im: Image.Image, data: bytes) -> ImageInfo:
+def _info_for(name: str, fmt: str, im: Image.Image, data: bytes, *, orientation: int = 1) -> ImageInfo:
+    """What ``data`` (encoded as ``fmt``, decoded as ``im``) is; prepared images are upright (1)."""
     return ImageInfo(
         name=name,
         format=fmt,
@@ -372,7 +364,7 @@ def _info_for(name: str, fmt: str, im: Image.Image, data: bytes) -> ImageInfo:
         bytes=len(data),
         has_alpha=_has_alpha(im),
         mode=im.mode,
-        orientation=1,
+        orientation=orientation,
     )
 
 
