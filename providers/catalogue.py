@@ -23,10 +23,11 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+
+import clock
 
 from . import tokens
 from .errors import InvalidRequest
@@ -301,7 +302,7 @@ class Catalogue:
     def with_overrides(self, usd_per_credit: Mapping[str, Decimal | None]) -> Catalogue:
         """A copy with credit rates set by the person (Settings); None clears a rate."""
         providers = dict(self._providers)
-        today = date.today().isoformat()
+        today = clock.today().isoformat()
         for name, value in usd_per_credit.items():
             p = self._provider(name)
             if p.currency != "credits":

@@ -129,6 +129,7 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
+        # The server's HTTP-date is real wall time: compare it with the real clock, not the app's.
         seconds = when.timestamp() - (time.time() if now is None else now)
     return max(0.0, seconds) if math.isfinite(seconds) else None
 

@@ -6,6 +6,8 @@ adding its file and one line here.
 
 from __future__ import annotations
 
+from datetime import date
+
 import httpx
 
 from .apiframe import ApiframeProvider
@@ -15,7 +17,7 @@ from .errors import InvalidRequest
 from .evolink import EvoLinkProvider
 from .openai import OpenAIProvider
 
-__all__ = ["PROVIDERS", "create", "provider_class"]
+__all__ = ["PROVIDERS", "create", "label", "model_for", "provider_class"]
 
 PROVIDERS: dict[str, type[Provider]] = {
     "openai": OpenAIProvider,
@@ -35,6 +37,21 @@ def provider_class(name: str) -> type[Provider]:
             value=name,
             allowed=list(PROVIDERS),
         ) from None
+
+
+def label(name: str) -> str:
+    """The name people see for a provider key; an unknown key is shown as it is."""
+    cls = PROVIDERS.get(name)
+    return cls.label if cls is not None else name
+
+
+def model_for(name: str, wanted: str, *, today: date | None = None) -> str:
+    """``wanted`` where the provider offers it and has not retired it on ``today``, else its default."""
+    cls = provider_class(name)
+    caps = cls.MODELS.get(wanted)
+    if caps is not None and not caps.retired(today):
+        return wanted
+    return cls.default_model
 
 
 def create(

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
 
+import clock
+
 __all__ = [
     "JOB_STATES",
     "TERMINAL_STATES",
@@ -151,7 +153,8 @@ class ModelCaps:
     notes: str = ""
 
     def retired(self, today: date | None = None) -> bool:
-        return self.shutdown is not None and (today or date.today()) >= self.shutdown
+        """Past its shutdown date on ``today`` (the one clock's day when not given)."""
+        return self.shutdown is not None and (today or clock.today()) >= self.shutdown
 
     def pixels_for(self, size: str) -> str | None:
         """WxH for a size value: pixels as given, a ratio via ``ratio_pixels``, else None."""

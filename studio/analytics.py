@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+import clock
 from providers.registry import PROVIDERS
 
 from . import db
@@ -40,7 +41,7 @@ def _label(provider: str) -> str:
 
 def _local(series: pd.Series) -> pd.Series:
     # The budget's day is the app host's calendar day (studio.budget.day_start): charts use the same.
-    tz = datetime.now().astimezone().tzinfo
+    tz = clock.local_now().tzinfo
     return pd.to_datetime(series, utc=True).dt.tz_convert(tz)
 
 

@@ -26,6 +26,8 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+import clock
+
 from . import config, db
 from .money import format_usd, nanos_to_usd, usd_to_nanos
 
@@ -91,7 +93,7 @@ class Spend:
 
 def day_start(now: datetime | None = None) -> datetime:
     """Local midnight (the app host's calendar day), in UTC."""
-    local = (now or db.utcnow()).astimezone()
+    local = (now or clock.now()).astimezone()
     return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
@@ -123,7 +125,7 @@ def set_caps(conn: Connection, daily: Decimal | None, total: Decimal | None) -> 
         .values(
             daily_usd_nanos=None if daily is None else usd_to_nanos(daily),
             total_usd_nanos=None if total is None else usd_to_nanos(total),
-            updated_at=db.utcnow(),
+            updated_at=clock.now(),
         )
     )
 
@@ -145,7 +147,7 @@ def reserve(conn: Connection, items: Sequence[Reservation], *, now: datetime | N
     """
     if not items:
         return
-    now = now or db.utcnow()
+    now = now or clock.now()
     caps = get_caps(conn, lock=True)
     capped = caps.daily is not None or caps.total is not None
     endpoints = {item.endpoint for item in items}
@@ -220,7 +222,7 @@ def settle(
     """
     values: dict[str, object] = {
         "state": "estimated" if estimated else "billed",
-        "updated_at": db.utcnow(),
+        "updated_at": clock.now(),
         "billed_amount": None if amount is None else str(amount),
         "billed_unit": unit,
     }
@@ -236,12 +238,12 @@ def release(conn: Connection, job_id: str) -> None:
     conn.execute(
         db.ledger.update()
         .where(db.ledger.c.job_id == job_id)
-        .values(state="released", usd_nanos=0, updated_at=db.utcnow())
+        .values(state="released", usd_nanos=0, updated_at=clock.now())
     )
 
 
 def spend(conn: Connection, endpoint: str = "live", *, now: datetime | None = None) -> Spend:
-    now = now or db.utcnow()
+    now = now or clock.now()
     caps = get_caps(conn)
     today = _spent_nanos(conn, endpoint, day_start(now))
     total = _spent_nanos(conn, endpoint)

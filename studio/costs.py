@@ -15,10 +15,8 @@ from decimal import Decimal
 from providers import validation
 from providers.catalogue import Catalogue, CostLine, Estimate
 from providers.errors import InvalidRequest
-from providers.registry import PROVIDERS
+from providers.registry import PROVIDERS, model_for
 from providers.types import ImageRequest, ModelCaps
-
-from .draft import equivalent_model
 
 __all__ = ["BatchEstimate", "CompareRow", "batch_estimate", "compare"]
 
@@ -123,7 +121,7 @@ def compare(
     rows: list[CompareRow] = []
     for name in providers or PROVIDERS:
         cls = PROVIDERS[name]
-        model = (models or {}).get(name) or equivalent_model(name, request.model)
+        model = (models or {}).get(name) or model_for(name, request.model)
         caps = cls.MODELS[model]
         size_note = "" if validation.wire_size(request.size, caps) is not None else f"cannot make {request.size}"
         req = request.with_(model=model, resolution=request.resolution if caps.resolutions else None)

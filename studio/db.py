@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+import clock
+
 __all__ = [
     "ACTIVE_STATES",
     "FINISHED_STATES",
@@ -48,7 +50,6 @@ __all__ = [
     "run_inputs",
     "runs",
     "schema_version",
-    "utcnow",
     "write",
 ]
 
@@ -59,10 +60,6 @@ ACTIVE_STATES = ("queued", "submitting", "submitted", "running")
 FINISHED_STATES = ("succeeded", "failed", "canceled", "unknown")
 
 SCHEMA_VERSION = 2
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -381,7 +378,7 @@ def migrate(engine: Engine, migrations: Mapping[int, Migration] | None = None) -
     with write(engine) as conn:
         _lock_for_migration(conn)
         version = current_version(conn)
-        now = utcnow()
+        now = clock.now()
         if version is None:
             metadata.create_all(conn)
             conn.execute(schema_version.insert(), [{"version": target, "applied_at": now}])

@@ -10,9 +10,9 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+import clock
 from providers import validation
 from providers.errors import InvalidRequest, ModelUnavailable
 from providers.registry import PROVIDERS
@@ -31,7 +31,6 @@ __all__ = [
     "batch",
     "default_quality",
     "default_size",
-    "equivalent_model",
     "form_from_recipe",
     "problems",
     "prompt_usage",
@@ -129,15 +128,6 @@ def default_quality(caps: ModelCaps, preferred: str | None) -> str:
         if q in caps.qualities:
             return q
     return quality_options(caps)[0]
-
-
-def equivalent_model(provider: str, model: str) -> str:
-    """The same model at another provider where it has it (and it still runs), else that provider's default."""
-    cls = PROVIDERS[provider]
-    caps = cls.MODELS.get(model)
-    if caps is not None and not caps.retired():
-        return model
-    return cls.default_model
 
 
 # --------------------------------------------------------------------------- prompt
@@ -268,7 +258,7 @@ def recipe_for(
         "params": request.params(),
         "estimate_usd": None if estimate_usd is None else str(estimate_usd),
         "billed_usd": None if billed_usd is None else str(billed_usd),
-        "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "saved_at": clock.now().isoformat(timespec="seconds"),
         **(dict(extra) if extra else {}),
     }
 

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from providers.errors import ProviderError
-from providers.registry import PROVIDERS
+from providers.registry import PROVIDERS, model_for
 from providers.types import ImageRequest, ModelCaps
 
 from . import budget, history_ops
@@ -37,7 +37,6 @@ __all__ = [
     "RunOutcome",
     "load_grid",
     "parse_layout",
-    "pick_model",
     "plan_grid",
     "plan_side_by_side",
     "quote_plan",
@@ -107,22 +106,13 @@ class Plan:
 
 
 # --- planning --------------------------------------------------------------------------------
-def pick_model(provider: str, wanted: str) -> str:
-    """``wanted`` where the provider offers it (and has not retired it), else the provider's default."""
-    cls = PROVIDERS[provider]
-    caps = cls.MODELS.get(wanted)
-    if caps is not None and not caps.retired():
-        return wanted
-    return cls.default_model
-
-
 def plan_side_by_side(base: ImageRequest, targets: Sequence[tuple[str, str]]) -> Plan:
     """One request on several (provider, quality) targets, one column each."""
     cols = Axis("target", tuple(f"{p}|{q}" for p, q in dict.fromkeys(targets)))
     cells = []
     for c, value in enumerate(cols.values):
         provider, _, quality = value.partition("|")
-        model = pick_model(provider, base.model)
+        model = model_for(provider, base.model)
         cells.append(Cell(0, c, provider, model, base.with_(model=model, quality=quality, n=1)))
     first = cells[0].provider if cells else next(iter(PROVIDERS))
     return Plan("side_by_side", Axis("none", ("",)), cols, tuple(cells), first)
@@ -138,7 +128,7 @@ def plan_grid(base: ImageRequest, provider: str, rows: Axis, cols: Axis) -> Plan
             prov, req = provider, base.with_(n=1)
             for axis, i in ((rows, r), (cols, c)):
                 prov, req = _apply(axis.kind, axis.values[i], prov, req)
-            model = pick_model(prov, base.model)
+            model = model_for(prov, base.model)
             cells.append(Cell(r, c, prov, model, req.with_(model=model)))
     return Plan("grid", rows, cols, tuple(cells), provider)
 

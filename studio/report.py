@@ -18,6 +18,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+import clock
 from providers.registry import PROVIDERS
 
 from .store import ImageView, JobView
@@ -204,7 +205,7 @@ def build_report(
 ) -> str:
     """The whole report as one HTML document."""
     cache: dict[str, str | None] = {}
-    when = (generated_at or datetime.now().astimezone()).strftime("%Y-%m-%d %H:%M")
+    when = (generated_at or clock.local_now()).strftime("%Y-%m-%d %H:%M")
     costs = [c for c, _ in (_cost(i.job) for i in items) if c is not None]
     total = sum(costs, Decimal(0))
     made = sum(1 for i in items if i.image is not None)

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+import clock
 from providers.base import Provider
 from providers.errors import (
     AuthError,
@@ -53,7 +54,7 @@ from providers.errors import (
 )
 from providers.types import ImageRequest, JobStatus, ModelCaps, OutputImage
 
-from . import budget, claims, config, db
+from . import budget, claims, config
 from .store import Billing, Money, NewJob, Store
 
 __all__ = [
@@ -873,7 +874,7 @@ class JobRunner:
         )
         deadline = max(self.min_deadline_seconds, 10 * expected)
         since = row["submitted_at"] or row["queued_at"]
-        started_at = time.monotonic() - max(0.0, (db.utcnow() - since).total_seconds())
+        started_at = time.monotonic() - max(0.0, (clock.now() - since).total_seconds())
         written = {"state": row["status"], "progress": row["progress"]}
         window = DoneWindow(not_done_at)
 

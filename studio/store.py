@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+import clock
 from providers.types import ImageRequest, InputImage
 
 from . import budget, claims, config, db
@@ -118,7 +119,7 @@ class JobView:
         """Seconds since the provider got the job (until it finished)."""
         if self.submitted_at is None:
             return None
-        end = self.finished_at or now or db.utcnow()
+        end = self.finished_at or now or clock.now()
         return max(0.0, (end - self.submitted_at).total_seconds())
 
 
@@ -257,7 +258,7 @@ class Store:
         """
         if not jobs:
             raise ValueError("a run needs at least one job")
-        now = now or db.utcnow()
+        now = now or clock.now()
         inputs = self._store_inputs(request)
         run_id = new_id()
         run_row = {
@@ -451,7 +452,7 @@ class Store:
         exp_id = new_id()
         with db.write(self.engine) as conn:
             conn.execute(
-                db.experiments.insert(), [{"id": exp_id, "name": name, "notes": notes, "created_at": db.utcnow()}]
+                db.experiments.insert(), [{"id": exp_id, "name": name, "notes": notes, "created_at": clock.now()}]
             )
         return exp_id
 
@@ -766,7 +767,7 @@ class Store:
         now: datetime | None = None,
     ) -> list[tuple[str, str]]:
         """(job id, provider) of unfinished jobs nobody live owns (or ``owner`` holds), oldest first."""
-        now = now or db.utcnow()
+        now = now or clock.now()
         j = db.jobs.c
         with db.read(self.engine) as conn:
             held = (
@@ -806,7 +807,7 @@ class Store:
         self, job_id: str, owner: str, lease_seconds: float, *, now: datetime | None = None
     ) -> dict[str, Any] | None:
         """Take the job if it is free (or its owner is dead); returns its row, or None."""
-        now = now or db.utcnow()
+        now = now or clock.now()
         j = db.jobs.c
         with db.write(self.engine) as conn:
             row = conn.execute(sa.select(j.claimed_by, j.claim_expires_at, j.status).where(j.id == job_id)).first()
@@ -832,7 +833,7 @@ class Store:
 
     def renew_claims(self, owner: str, lease_seconds: float, *, job_ids: Iterable[str] | None = None) -> int:
         """Extend the lease on ``job_ids`` (default: every job ``owner`` holds)."""
-        now = db.utcnow()
+        now = clock.now()
         j = db.jobs.c
         query = db.jobs.update().where(j.claimed_by == owner, j.status.in_(db.ACTIVE_STATES))
         if job_ids is not None:
@@ -866,7 +867,7 @@ class Store:
 
     # --- transitions (the claim holder only) ----------------------------------------
     def _update_owned(self, conn: Connection, job_id: str, owner: str, *extra: Any, **values: Any) -> bool:
-        values.setdefault("updated_at", db.utcnow())
+        values.setdefault("updated_at", clock.now())
         result = conn.execute(
             db.jobs.update().where(db.jobs.c.id == job_id, db.jobs.c.claimed_by == owner, *extra).values(**values)
         )
@@ -878,7 +879,7 @@ class Store:
         Refused (False) when the runner lost the claim, or the job was canceled
         meanwhile: then nothing must be sent.
         """
-        now = db.utcnow()
+        now = clock.now()
         j = db.jobs.c
         values: dict[str, Any] = {
             "status": "submitting",
@@ -915,7 +916,7 @@ class Store:
         ``unknown`` meanwhile (its lease ran out mid-call): the id is the truth,
         so the job goes back to being polled, by this runner.
         """
-        now = db.utcnow()
+        now = clock.now()
         j = db.jobs.c
         values: dict[str, Any] = {
             "provider_job_id": provider_job_id,
@@ -996,7 +997,7 @@ class Store:
         """
         if status not in db.FINISHED_STATES:
             raise ValueError(f"not a finished state: {status}")
-        now = now or db.utcnow()
+        now = now or clock.now()
         j = db.jobs.c
         values: dict[str, Any] = {
             "status": status,
@@ -1071,7 +1072,7 @@ class Store:
         there), ``not_cancelable`` (the provider cannot cancel: it will finish
         and be billed), ``finished`` (too late) or ``missing``.
         """
-        now = db.utcnow()
+        now = clock.now()
         j = db.jobs.c
         with db.write(self.engine) as conn:
             row = conn.execute(sa.select(j.status, j.can_cancel).where(j.id == job_id)).first()
@@ -1107,7 +1108,7 @@ class Store:
 
     def reopen(self, job_id: str) -> bool:
         """Poll again a failed/unknown job that has a provider job id ("check again")."""
-        now = db.utcnow()
+        now = clock.now()
         j = db.jobs.c
         with db.write(self.engine) as conn:
             result = conn.execute(

@@ -3,6 +3,11 @@
 Streamlit's caches are process-wide and leak between AppTest instances, so they
 are cleared around every test. Every test gets its own data directory so nothing
 touches ./data.
+
+Every test runs on a pinned day (``SUITE_DAY``, the day the model line-up was last
+checked), never on the machine's calendar: a test about a shutdown says which day it
+needs with ``@pytest.mark.today("2026-11-30")``. Child processes the test starts (the
+app, the emulator) inherit the same timeline through ``IMAGE_STUDIO_CLOCK``.
 """
 
 from __future__ import annotations
@@ -17,7 +22,22 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import clock  # noqa: E402 - needs the project root on sys.path
+
 ARTIFACTS = ROOT / "test-artifacts"
+SUITE_DAY = "2026-12-01T12:00:00Z"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "today(instant): run the test on this day (ISO date or instant)")
+
+
+@pytest.fixture(autouse=True)
+def _pinned_clock(request, monkeypatch):
+    marker = request.node.get_closest_marker("today")
+    with clock.pin(marker.args[0] if marker else SUITE_DAY):
+        monkeypatch.setenv(clock.ENV, clock.environment_value())
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -17,12 +17,13 @@ from __future__ import annotations
 import io
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
 from PIL import Image, ImageDraw
 
+import clock
 from providers.registry import PROVIDERS
 from providers.types import ImageRequest
 from studio import db
@@ -113,7 +114,7 @@ def seed_jobs(
     image_size: tuple[int, int] = (96, 96),
 ) -> Seeded:
     """``count`` finished jobs through the store API, sharing ``distinct_images`` image files."""
-    end = end or datetime.now(UTC)
+    end = end or clock.now()
     seeded = Seeded(store)
     seeded.images = [store.files.put(make_image(k, image_size), "png") for k in range(distinct_images)]
     timings: list[dict] = []
@@ -168,7 +169,7 @@ def bulk_seed(
     distinct_images: int = 8,
 ) -> Seeded:
     """``count`` finished jobs written with bulk inserts in one transaction (seconds for 10,000)."""
-    end = end or datetime.now(UTC)
+    end = end or clock.now()
     seeded = Seeded(store)
     seeded.images = [store.files.put(make_image(k), "png") for k in range(distinct_images)]
     runs, jobs, links, ledger = [], [], [], []
@@ -212,7 +213,7 @@ def bulk_seed(
             "reserved_usd_nanos": nanos, "usd_nanos": nanos if ok else 0, "billed_amount": None, "billed_unit": None,
         })
         seeded.job_ids.append(job_id)
-    now = datetime.now(UTC)
+    now = clock.now()
     with db.write(store.engine) as conn:
         for info in seeded.images:
             exists = conn.execute(sa.select(db.images.c.sha256).where(db.images.c.sha256 == info.sha256)).first()
@@ -237,7 +238,7 @@ def attach_image(store: Store, job_id: str, data: bytes, *, idx: int = 0) -> Ima
         if exists is None:
             conn.execute(db.images.insert(), [{
                 "sha256": info.sha256, "format": info.format, "width": info.width, "height": info.height,
-                "bytes": info.bytes, "path": info.path, "thumb_path": info.thumb_path, "created_at": db.utcnow(),
+                "bytes": info.bytes, "path": info.path, "thumb_path": info.thumb_path, "created_at": clock.now(),
             }])
         conn.execute(db.job_images.delete().where(db.job_images.c.job_id == job_id, db.job_images.c.idx == idx))
         conn.execute(db.job_images.insert(), [{"job_id": job_id, "idx": idx, "sha256": info.sha256,
@@ -267,7 +268,7 @@ class InstantRunner:
                          estimate=Money(usd=price, amount=price, unit="USD"))],
             label=label, experiment_id=experiment_id, parent_job_id=parent_job_id,
         )
-        finished = datetime.now(UTC)
+        finished = clock.now()
         self.store.finish(ids[0], None, status="succeeded", billing=Billing("estimated"),
                           images=[(self.images[self.calls % len(self.images)], None)], now=finished)
         with db.write(self.store.engine) as conn:

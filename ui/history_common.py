@@ -7,6 +7,7 @@ import io
 from datetime import datetime
 from decimal import Decimal
 
+import clock
 from providers.registry import PROVIDERS
 from studio.store import ImageView, JobView
 from ui import format as fmt
@@ -98,7 +99,7 @@ def when(moment: datetime | None, now: datetime | None = None) -> str:
     if moment is None:
         return "—"
     local = moment.astimezone()
-    now_local = (now or datetime.now().astimezone()).astimezone()
+    now_local = (now or clock.local_now()).astimezone()
     seconds = (now_local - local).total_seconds()
     if 0 <= seconds < 60:
         return "just now"

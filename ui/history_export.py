@@ -8,10 +8,10 @@ goes stale.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
 
 import streamlit as st
 
+import clock
 from studio import exporting
 from ui import format as fmt
 from ui import services
@@ -28,7 +28,7 @@ def _prepared(slot: str, ids: tuple[str, ...]) -> dict | None:
 
 def export_panel(job_ids: Sequence[str], *, key: str, on_close: Callable[[], None] | None = None) -> None:
     ids = tuple(job_ids)
-    stamp = datetime.now().astimezone().strftime("%Y%m%d-%H%M")
+    stamp = clock.local_now().strftime("%Y%m%d-%H%M")
     with st.container(border=True):
         head, close = st.columns([6, 1])
         head.markdown(f"**Export {len(ids)} result{'s' if len(ids) != 1 else ''}**")

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import streamlit as st
 
+import clock
 from studio import analytics, exporting
 from ui import format as fmt
 from ui import services, spend_charts
@@ -24,7 +25,7 @@ def since() -> datetime | None:
     days = PERIODS.get(st.session_state.get(PERIOD) or "30 days")
     if days is None:
         return None
-    local_midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+    local_midnight = clock.local_now().replace(hour=0, minute=0, second=0, microsecond=0)
     return local_midnight - timedelta(days=days - 1)
 
 
@@ -121,7 +122,7 @@ def render(endpoint: str) -> None:
         # Given to Streamlit as well: a horizontal bar chart's own height is not always honoured.
         st.altair_chart(spend_charts.failures(fails), width="stretch", height=70 + 40 * kinds)
     records = analytics.ledger_records(store, endpoint, start)
-    stamp = datetime.now().astimezone().strftime("%Y%m%d")
+    stamp = clock.local_now().strftime("%Y%m%d")
     st.download_button(
         f"Download the ledger (CSV, {len(records):,} rows)",
         data=exporting.ledger_csv(records),

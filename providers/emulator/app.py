@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 from starlette.applications import Starlette
@@ -13,6 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import clock
 
 from .apiframe import ApiframeAPI
 from .common import DropConnection, FileService, ProviderAPI, drop_response, retry_headers, sniff_format
@@ -65,7 +66,7 @@ class _RequestLog:
         if scope["type"] != "http" or scope["path"].startswith("/_admin/"):
             await self.app(scope, receive, send)
             return
-        received = time.time()  # logged as "at": a slow answer still sorts by when it arrived
+        received = clock.timestamp()  # logged as "at": a slow answer still sorts by when it arrived
         logged = False
 
         def note(status: int | None) -> None:

@@ -21,6 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+import clock
+
 from . import images
 from .store import JOB_FAULT_KINDS, QUEUE_FRACTION, Job, Store
 
@@ -418,7 +420,7 @@ class ProviderAPI:
             elif job.final_state is None and job.job_time > 0:
                 # Fail it from now on (a finished job cannot fail any more).
                 job.error = self.failure(fault)
-                job.fail_fraction = min(1.0, max(0.0, (time.time() - job.created_at) / job.job_time))
+                job.fail_fraction = min(1.0, max(0.0, (clock.timestamp() - job.created_at) / job.job_time))
             self.store.save(job)
         return None
 
@@ -448,7 +450,7 @@ class ProviderAPI:
             model=model,
             params=params,
             request=request,
-            created_at=time.time(),
+            created_at=clock.timestamp(),
             job_time=self.store.latency,
             inputs=inputs,
             sync=sync,

@@ -14,12 +14,13 @@ from __future__ import annotations
 import math
 import secrets
 import string
-import time
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+import clock
 
 from .. import tokens
 from .common import GPT2_RATIOS, ProviderAPI, gpt2_size_problem, is_bad_json, parse_wxh, ratio_to_pixels
@@ -46,7 +47,7 @@ def credits_reserved(model: str, quality: str, size: str, n: int) -> float:
 
 def _task_id() -> str:
     rand = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
-    return f"task-unified-{int(time.time())}-{rand}"
+    return f"task-unified-{int(clock.timestamp())}-{rand}"
 
 
 class EvoLinkAPI(ProviderAPI):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+from datetime import date
 from typing import Any
 
 from PIL import UnidentifiedImageError
@@ -18,6 +19,8 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+import clock
 
 from .. import tokens
 from . import images
@@ -49,11 +52,18 @@ GPT2_MODELS = frozenset(
     }
 )
 GPT1_MODELS = frozenset({"gpt-image-1.5", "gpt-image-1.5-2025-12-16", "gpt-image-1-mini", "chatgpt-image-latest"})
-# model -> (shutdown date, replacement), as the API reference states them (providers.md §0)
-SHUT_DOWN = {
-    "gpt-image-1": ("October 23, 2026", "gpt-image-2.5-sunburst or gpt-image-2.5-flare"),
-    "dall-e-2": ("May 12, 2026", "gpt-image-2"),
-    "dall-e-3": ("May 12, 2026", "gpt-image-2"),
+# model -> (shutdown day, what OpenAI says to use instead), from OpenAI's deprecations page
+# (https://developers.openai.com/api/docs/deprecations) and API reference. From that day on
+# (on the one clock) the model answers 404 model_not_found, as OpenAI does for a removed model.
+_DEC_1 = (date(2026, 12, 1), "gpt-image-2.6-sunburst or gpt-image-2.6-flare")
+SHUT_DOWN: dict[str, tuple[date, str]] = {
+    "gpt-image-1": (date(2026, 10, 23), "gpt-image-2.5-sunburst or gpt-image-2.5-flare"),
+    "gpt-image-1.5": _DEC_1,
+    "gpt-image-1.5-2025-12-16": _DEC_1,
+    "gpt-image-1-mini": _DEC_1,
+    "chatgpt-image-latest": _DEC_1,
+    "dall-e-2": (date(2026, 5, 12), "gpt-image-2"),
+    "dall-e-3": (date(2026, 5, 12), "gpt-image-2"),
 }
 GPT1_SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
 QUALITIES = ("low", "medium", "high", "auto")
@@ -216,13 +226,14 @@ class OpenAIAPI(ProviderAPI):
         model = fields.get("model")
         if model is None:
             raise self.invalid("model", "Missing required parameter: 'model'.", "missing_required_parameter")
-        if model in SHUT_DOWN:
-            date, replacement = SHUT_DOWN[model]
+        if model in SHUT_DOWN and clock.today() >= SHUT_DOWN[model][0]:
+            day, replacement = SHUT_DOWN[model]
             raise Refusal(
                 self.error(
                     404,
                     "model_not_found",
-                    f"The model `{model}` has been shut down on {date}. Use {replacement} instead.",
+                    f"The model `{model}` has been shut down on {day:%B} {day.day}, {day.year}. "
+                    f"Use {replacement} instead.",
                     param="model",
                 )
             )

@@ -15,10 +15,11 @@ import hashlib
 import json
 import os
 import threading
-import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+import clock
 
 __all__ = [
     "FAULT_KINDS",
@@ -83,7 +84,7 @@ class Job:
 
         States are the contract's: queued / running / succeeded / failed / canceled.
         """
-        now = time.time() if now is None else now
+        now = clock.timestamp() if now is None else now
         if self.final_state is not None:
             progress = self.final_progress if self.final_progress is not None else 100
             return self.final_state, progress, self.completed_at
@@ -187,7 +188,7 @@ class Store:
 
     def finish_sync(self, job: Job, state: str, error: dict[str, Any] | None = None) -> None:
         with self.lock:
-            job.final_state, job.final_progress, job.completed_at = state, 100, time.time()
+            job.final_state, job.final_progress, job.completed_at = state, 100, clock.timestamp()
             job.error = error
             self.save(job)
 
@@ -197,7 +198,7 @@ class Store:
             state, progress, _ = self.observe(job)
             if state not in ("queued", "running"):
                 return False
-            job.final_state, job.final_progress, job.completed_at = "canceled", progress, time.time()
+            job.final_state, job.final_progress, job.completed_at = "canceled", progress, clock.timestamp()
             self.save(job)
             return True
 
@@ -241,7 +242,7 @@ class Store:
         with self.lock:
             self.requests.append(
                 {"provider": provider, "method": method, "path": path, "status": status,
-                 "at": time.time() if at is None else at}
+                 "at": clock.timestamp() if at is None else at}
             )
             del self.requests[:-MAX_LOGGED_REQUESTS]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import clock
 from providers.registry import PROVIDERS
 from studio import recipe
 from studio.store import JobFilter, Store
@@ -96,7 +97,7 @@ def test_filters_narrow_the_gallery(seeded, store):
     assert all(":material/science:" in t for t in _tiles(at))
 
     at.selectbox(key="history_f_source").set_value("all").run()
-    today = datetime.now().astimezone().date()
+    today = clock.local_now().date()
     at.date_input(key="history_f_dates").set_value((today, today)).run()
     since = datetime.combine(today, datetime.min.time()).astimezone().astimezone(UTC)
     expected = store.count_jobs(JobFilter(since=since, until=since + timedelta(days=1)))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import clock
 from studio import analytics, exporting
 from studio.store import Store
 from tests.seeding import seed_jobs
@@ -84,7 +85,7 @@ def test_period_narrows_the_charts(store):
     at = _page().run()
     at.segmented_control(key="spend_period").set_value("7 days").run()
     assert not at.exception
-    midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+    midnight = clock.local_now().replace(hour=0, minute=0, second=0, microsecond=0)
     week = len(analytics.ledger_records(store, "live", midnight - timedelta(days=6)))
     assert 0 < week < len(analytics.ledger_records(store, "live"))
     assert at.get("download_button")[0].label == f"Download the ledger (CSV, {week} rows)"

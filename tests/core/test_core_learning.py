@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from core_fakes import PROVIDERS as FAKES
 from core_fakes import FakePricing, FakeWorld, factory_for
 
+import clock
 from providers.base import Provider
 from providers.errors import ProviderUnavailable
 from providers.registry import PROVIDERS
@@ -112,7 +113,7 @@ def _finished_job(store: Store, *, took: float, provider_seconds: float | None, 
         jobs=[NewJob(prompt="a red fox", n=1, quality=quality, size="1:1", estimate=Money(Decimal("0.07")))],
     )
     store.claim(job_id, "me", 30)
-    now = db.utcnow()
+    now = clock.now()
     store.finish(job_id, "me", status="succeeded", billing=Billing("estimated"), provider_seconds=provider_seconds,
                  now=now)
     with db.write(store.engine) as conn:
@@ -139,8 +140,8 @@ def test_migration_to_v2_adds_provider_seconds_and_keeps_the_jobs(sqlite_url: st
     with db.write(engine) as conn:  # a database as version 1 made it
         db.metadata.create_all(conn)
         conn.exec_driver_sql("ALTER TABLE jobs DROP COLUMN provider_seconds")
-        conn.execute(db.schema_version.insert(), [{"version": 1, "applied_at": db.utcnow()}])
-        conn.execute(db.budget.insert(), [{"id": 1, "updated_at": db.utcnow()}])
+        conn.execute(db.schema_version.insert(), [{"version": 1, "applied_at": clock.now()}])
+        conn.execute(db.budget.insert(), [{"id": 1, "updated_at": clock.now()}])
     assert "provider_seconds" not in {c["name"] for c in sa.inspect(engine).get_columns("jobs")}
     assert db.migrate(engine) == db.SCHEMA_VERSION >= 2
     assert "provider_seconds" in {c["name"] for c in sa.inspect(engine).get_columns("jobs")}

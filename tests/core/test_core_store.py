@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from core_fakes import FakePricing, FakeWorld, factory_for, png_bytes
 
+import clock
 from providers.types import ImageRequest, InputImage
 from studio import db
 from studio.budget import BudgetExceeded
@@ -78,7 +79,7 @@ def test_pending_migration_is_applied_once_and_keeps_data(store: Store) -> None:
 
 def test_newer_schema_is_refused(store: Store) -> None:
     with db.write(store.engine) as conn:
-        conn.execute(db.schema_version.insert(), [{"version": db.SCHEMA_VERSION + 5, "applied_at": db.utcnow()}])
+        conn.execute(db.schema_version.insert(), [{"version": db.SCHEMA_VERSION + 5, "applied_at": clock.now()}])
     with pytest.raises(db.SchemaTooNew, match="newer than this app"):
         db.migrate(store.engine)
 
@@ -188,7 +189,7 @@ def test_claims_live_expired_and_dead_owners(store: Store) -> None:
     # An expired lease can be taken by anyone.
     with db.write(store.engine) as conn:
         conn.execute(db.jobs.update().where(db.jobs.c.id == a)
-                     .values(claim_expires_at=db.utcnow() - timedelta(seconds=1)))
+                     .values(claim_expires_at=clock.now() - timedelta(seconds=1)))
     assert a in [j for j, _ in store.claimable("me")]
     assert store.claim(a, "me", 30)["claimed_by"] == "me"
 
@@ -270,7 +271,7 @@ def test_reopen_puts_a_job_with_an_id_back_to_polling(store: Store) -> None:
 # --- history queries ----------------------------------------------------------------------------
 def test_filters_paging_and_ratings(store: Store) -> None:
     exp = store.create_experiment("grid")
-    base = db.utcnow() - timedelta(days=10)
+    base = clock.now() - timedelta(days=10)
     ids = []
     for i in range(30):
         provider = ("fake", "other")[i % 2]
@@ -318,7 +319,7 @@ def test_filters_paging_and_ratings(store: Store) -> None:
 
 def test_learned_seconds_is_the_median_of_like_jobs(store: Store) -> None:
     assert store.learned_seconds("fake", "m1", "low", "live") is None
-    now = db.utcnow()
+    now = clock.now()
     for seconds, quality in ((10, "low"), (30, "low"), (20, "low"), (500, "high")):
         _, (job_id,) = new_run(store, quality=quality)
         store.claim(job_id, "me", 30)

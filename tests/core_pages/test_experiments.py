@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 from decimal import Decimal
 
 import pytest
 
+import clock
 from providers.catalogue import load_catalogue
+from providers.registry import model_for
 from providers.types import ImageRequest, InputImage
 from studio import experiments as ex
 from studio.store import Store
@@ -40,9 +43,20 @@ def test_grid_applies_row_and_column_values_to_the_base_request():
 
 
 def test_a_provider_without_the_model_uses_its_default():
-    assert ex.pick_model("openai", "gpt-image-1.5") == "gpt-image-1.5"
-    assert ex.pick_model("coretoday", "gpt-image-1.5") == "gpt-image-2"
-    assert ex.pick_model("openai", "gpt-image-1") == "gpt-image-2"  # retired: not offered
+    before, after = date(2026, 11, 30), date(2026, 12, 1)
+    assert model_for("openai", "gpt-image-1.5", today=before) == "gpt-image-1.5"
+    assert model_for("openai", "gpt-image-1.5", today=after) == "gpt-image-2"  # shut down that day
+    assert model_for("coretoday", "gpt-image-1.5", today=before) == "gpt-image-2"
+    assert model_for("openai", "gpt-image-1", today=before) == "gpt-image-2"  # retired: not offered
+
+
+@pytest.mark.today("2026-11-30")
+def test_plans_follow_the_clock_for_retired_models():
+    plan = ex.plan_side_by_side(BASE.with_(model="gpt-image-1.5"), [("openai", "low")])
+    assert plan.cells[0].model == "gpt-image-1.5"
+    with clock.pin("2026-12-01"):
+        plan = ex.plan_side_by_side(BASE.with_(model="gpt-image-1.5"), [("openai", "low")])
+    assert plan.cells[0].model == "gpt-image-2"
 
 
 def test_quote_totals_per_endpoint_and_leaves_out_cells_that_cannot_run():

@@ -13,6 +13,7 @@ from providers import tokens
 
 GEN = "/v1/images/generations"
 EDIT = "/v1/images/edits"
+BEFORE_DEC_1 = "2026-11-30"  # the last day gpt-image-1.5 and gpt-image-1-mini ran on OpenAI
 
 
 def decode(item: dict) -> Image.Image:
@@ -56,6 +57,7 @@ def test_usage_matches_tokens_module(api):
     }
 
 
+@pytest.mark.today(BEFORE_DEC_1)
 def test_generation_is_deterministic_and_formats_are_honoured(api):
     req = {"model": "gpt-image-1.5", "prompt": "same prompt", "size": "1024x1536", "output_format": "jpeg"}
     a = api.post("openai", GEN, json={**req, "output_compression": 20}).json()
@@ -80,6 +82,7 @@ def test_transparent_webp(api):
     assert img.getpixel((img.width - 2, img.height - 2))[3] == 0  # a corner is see-through
 
 
+@pytest.mark.today(BEFORE_DEC_1)
 def test_edit_accepts_image_and_image_array_and_bills_input_tokens(api):
     first, second = api.image(1024, 1024, (250, 0, 0)), api.image(512, 256, (0, 0, 250))
     for part in ("image", "image[]"):
@@ -175,13 +178,37 @@ def test_gpt_image_1_shutdown_message_names_the_replacement(api):
         "gpt-image-2.5-flare",
         "gpt-image-2.6-sunburst",
         "gpt-image-2.6-flare",
-        "gpt-image-1.5",
-        "gpt-image-1-mini",
     ],
 )
 def test_known_models(api, model):
     resp = api.post("openai", GEN, json={"model": model, "prompt": "x", "quality": "low"})
     assert resp.status_code == 200, resp.text[:300]
+
+
+RETIRED_DEC_1 = ["gpt-image-1.5", "gpt-image-1.5-2025-12-16", "gpt-image-1-mini", "chatgpt-image-latest"]
+
+
+@pytest.mark.today(BEFORE_DEC_1)
+@pytest.mark.parametrize("model", RETIRED_DEC_1)
+def test_models_run_until_their_shutdown_day(api, model):
+    resp = api.post("openai", GEN, json={"model": model, "prompt": "x", "quality": "low"})
+    assert resp.status_code == 200, resp.text[:300]
+
+
+@pytest.mark.today("2026-12-01T00:00:01Z")
+@pytest.mark.parametrize("model", RETIRED_DEC_1)
+def test_models_answer_404_from_their_shutdown_day(api, model):
+    resp = api.post("openai", GEN, json={"model": model, "prompt": "x", "quality": "low"})
+    assert resp.status_code == 404
+    err = resp.json()["error"]
+    assert (err["code"], err["type"], err["param"]) == ("model_not_found", "invalid_request_error", "model")
+    assert "December 1, 2026" in err["message"] and "gpt-image-2.6-sunburst" in err["message"]
+
+
+@pytest.mark.today("2027-06-01")
+def test_a_year_on_the_shutdowns_still_hold_and_gpt_image_2_still_runs(api):
+    assert api.post("openai", GEN, json={"model": "gpt-image-1-mini", "prompt": "x"}).status_code == 404
+    assert api.post("openai", GEN, json={"model": "gpt-image-2", "prompt": "x", "quality": "low"}).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -203,7 +230,7 @@ def test_known_models(api, model):
         ({"size": "800x800"}, "size", "invalid_value"),  # under 655,360 px
         ({"size": "4096x2304"}, "size", "invalid_value"),  # edge over 3840
         ({"size": "big"}, "size", "invalid_value"),
-        ({"model": "gpt-image-1.5", "size": "2048x2048"}, "size", "invalid_value"),
+        ({"model": "gpt-image-2.6-flare", "size": "big"}, "size", "invalid_value"),
         ({"style": "vivid"}, "style", "unknown_parameter"),
         ({"stream": True}, "stream", "unsupported_value"),
     ],

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from PIL import Image
 
+import clock
 from providers.emulator import Emulator
 from providers.http import HttpProvider
 from providers.registry import PROVIDERS
@@ -80,7 +81,7 @@ def log(emu: Emulator) -> Callable[..., list[dict]]:
 
     # A previous test's slow request can be logged after this test began: only count
     # requests the server received since now.
-    started = time.time()
+    started = clock.timestamp()
 
     def requests_to(provider: str, method: str | None = None, part: str = "") -> list[dict]:
         # The server logs a request after its answer is sent, so the client can be a

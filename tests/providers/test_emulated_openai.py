@@ -75,6 +75,7 @@ def test_edit_with_an_image_url_is_downloaded_and_sent_as_a_file(make, emu, png_
     assert last_job(emu).request["images"] == 1
 
 
+@pytest.mark.today("2026-11-30")
 def test_input_fidelity_only_where_the_model_takes_it(make, emu, png_bytes):
     image = InputImage(data=png_bytes, mime="image/png")
     make("openai").generate(gen(model="gpt-image-1.5", images=(image,), input_fidelity="high"))
@@ -168,6 +169,22 @@ def test_moderation_blocked_by_stage(make, emu, stage, billed, words):
         make("openai").submit(gen())
     assert info.value.stage == stage and info.value.billed is billed
     assert words in str(info.value) and "safety system" in info.value.detail
+
+
+def test_a_model_past_its_shutdown_is_refused_before_anything_is_sent(make, emu, log):
+    with pytest.raises(ModelUnavailable) as info:
+        make("openai").generate(gen(model="gpt-image-1.5"))
+    assert info.value.model == "gpt-image-1.5" and info.value.sent is False
+    assert "2026-12-01" in str(info.value)
+    assert log("openai") == []
+
+
+def test_the_emulator_refuses_a_retired_model_the_way_openai_does(make, emu, log):
+    # submit() skips validation, so the request reaches the emulator, which answers by date.
+    with pytest.raises(ModelUnavailable) as info:
+        make("openai").submit(gen(model="gpt-image-1-mini"))
+    assert info.value.status_code == 404 and info.value.code == "model_not_found"
+    assert [r["status"] for r in log("openai", "POST")] == [404]
 
 
 def test_model_not_found_names_the_replacement(make, emu):
