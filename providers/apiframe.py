@@ -4,7 +4,8 @@
 ``gptImage2Params`` (gpt-image-2) or ``gptImageParams`` (gpt-image-1.5); poll
 ``GET /v2/jobs/{id}``. Every create carries an ``Idempotency-Key``, so it is safe
 to resend: the same key returns the same job. Input images are URLs only.
-Facts: the seed document apiframe-gpt-image-2-ko.txt and providers.md section 6.
+Facts: Apiframe's v2 docs (https://docs-v2.apiframe.ai/docs/images/gpt-image-2,
+https://docs-v2.apiframe.ai/docs/jobs/get).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ MODELS: dict[str, ModelCaps] = {
         # Apiframe relays OpenAI, which shuts gpt-image-1.5 down on 2026-12-01.
         shutdown=date(2026, 12, 1),
         replacement="gpt-image-2",
+        recommended="gpt-image-2.6-sunburst or gpt-image-2.6-flare",
         notes="Credits per image differ between two doc snapshots (low 2-4, medium 5-9, high/auto 14-24).",
         **_COMMON,
     ),

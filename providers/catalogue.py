@@ -52,7 +52,6 @@ _DEFAULT_IMAGES_PER_CALL = 10
 # Unknown input image size (URL inputs): the size the brief asks to assume.
 _UNKNOWN_INPUT_SIZE = (1024, 1024)
 _EDIT_OVERHEAD_TOKENS = 32
-_TOKEN_QUALITIES = ("low", "medium", "high", "auto")
 # gpt-image-2 pixel limits, for scaling EvoLink's 2K/4K ratio mode.
 _MAX_EDGE = 3840
 _MAX_PIXELS = 8_294_400
@@ -235,7 +234,7 @@ def _parse(data: Mapping[str, Any]) -> dict[str, _Provider]:
         if "usd_per_credit" in raw:
             r = raw["usd_per_credit"]
             rate = _Rate(
-                _money(r["price"], f"{name}.usd_per_credit"),
+                _money(r["price"], f"{name}.usd_per_credit") if "price" in r else None,
                 bool(r.get("approximate", False)),
                 str(r["source"]),
                 str(r["checked"]),
@@ -460,12 +459,13 @@ class Catalogue:
         input_sizes: Sequence[tuple[int, int]] | None,
     ) -> Estimate:
         quality = request.quality
-        if quality not in _TOKEN_QUALITIES:
+        known = tokens.priced_qualities(m.name)
+        if quality not in known:
             raise InvalidRequest(
                 f"{p.label} {m.name}: no price is known for quality {quality!r}",
                 field="quality",
                 value=quality,
-                allowed=list(_TOKEN_QUALITIES),
+                allowed=list(known),
                 provider=p.name,
             )
         explain = self._token_notes(p)

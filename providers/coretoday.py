@@ -3,9 +3,10 @@
 ``POST /v1/predictions`` JSON ``{model, input}``, or ``POST /v1/predictions/upload``
 multipart when local images are given; poll ``GET /v1/predictions/{id}``; cancel
 ``DELETE /v1/predictions/{id}``; results are ``output[]`` URLs. One image per call:
-the caller makes ``n`` calls. Facts: the seed documents coretoday-gpt-image-2-*.txt
-and providers.md section 5 (failure and processing status names are not
-published, so the Replicate names are accepted too).
+the caller makes ``n`` calls. Facts: core.today's model page
+(https://console.core.today/en/docs/models/openai/gpt-image-2) and API reference
+(https://console.core.today/docs/api-reference). Failure and processing status names
+are not published, so the Replicate names are accepted too.
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ downloads them at once. Input images are URLs only (``image_urls``).
 
 No public source documents a cancel endpoint (docs.evolink.ai lists task detail
 and error codes only, though tasks carry ``task_info.can_cancel``), so this
-adapter cannot cancel. Facts: the seed evolink-gpt-image-1-ko.txt and
-providers.md section 7.
+adapter cannot cancel. Facts: docs.evolink.ai's gpt-image-2 and gpt-image-1 pages
+(https://docs.evolink.ai/en/api-manual/image-series/gpt-image-2/gpt-image-2-image-generation)
+and its task-detail page.
 """
 
 from __future__ import annotations
@@ -59,7 +60,11 @@ MODELS: dict[str, ModelCaps] = {
         prompt_limit=2000,
         prompt_limit_unit="tokens",
         replacement="gpt-image-2",
-        notes="OpenAI shut gpt-image-1 down on 2026-10-23; whether EvoLink still routes it is not published.",
+        recommended="gpt-image-2.5-sunburst or gpt-image-2.5-flare",
+        caution="OpenAI shut GPT Image 1 down on 2026-10-23. EvoLink still lists it (https://evolink.ai/gpt-image-1) "
+        "with no notice, but whether it still routes it is not confirmed: a job may fail. GPT Image 2 is the safe "
+        "choice.",
+        notes="Prompt up to 2,000 tokens; sizes 1:1, 2:3, 3:2 and their pixel forms.",
         **_COMMON,
     ),
 }

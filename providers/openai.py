@@ -2,7 +2,9 @@
 
 ``POST /v1/images/generations`` (JSON) and ``POST /v1/images/edits`` (multipart).
 A submit answers with a finished ``JobStatus``; there is nothing to poll or cancel.
-Facts and sources: /work/shared/reference/providers.md sections 0-3.
+Facts and sources: OpenAI's API reference (https://developers.openai.com/api/reference/resources/images)
+and the types of the official ``openai`` Python package (3.57: ``image_generate_params.py``,
+``image_edit_params.py``, ``images_response.py``).
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ _GPT2_SIZES = (
 )
 _GPT1_SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
 _FORMATS = ("png", "jpeg", "webp")
-_SHUTDOWN_DEC = date(2026, 12, 1)
 
 
 def _caps(model: str, label: str, **kw: Any) -> ModelCaps:
@@ -77,64 +78,73 @@ _GPT1 = {
     "backgrounds": ("auto", "opaque", "transparent"),
     "replacement": "gpt-image-2",
 }
+# OpenAI's deprecations page (https://developers.openai.com/api/docs/deprecations, read
+# 2026-12-01): the successors it names for the models shut down on 2026-12-01.
+_DEC_1 = {"shutdown": date(2026, 12, 1), "recommended": "gpt-image-2.6-sunburst or gpt-image-2.6-flare"}
+_SOURCE = "https://developers.openai.com/api/docs/deprecations"
 
 MODELS: dict[str, ModelCaps] = {
     "gpt-image-2": _caps(
         "gpt-image-2",
         "GPT Image 2",
         notes="Any WxH in multiples of 16 (ratio up to 3:1, 655,360-8,294,400 px); above 2560x1440 is "
-        "experimental. Transparent background is in preview only, so not offered. Input fidelity is automatic.",
+        "experimental. Transparent background is in preview only, so not offered. Input fidelity is automatic "
+        "(the openai package 3.57: 'For gpt-image-2, omit this parameter').",
     ),
     "gpt-image-2.6-sunburst": _caps(
         "gpt-image-2.6-sunburst",
         "GPT Image 2.6 Sunburst",
         backgrounds=("auto", "opaque", "transparent"),
-        notes="Listed in OpenAI's API reference (2026-11-04); prices not confirmed by a public source.",
+        notes="Released 2026-11-04. Token prices from OpenAI's model page; how many output tokens each quality "
+        "uses is not published, so estimates assume gpt-image-2's counts and the bill follows the usage.",
     ),
     "gpt-image-2.6-flare": _caps(
         "gpt-image-2.6-flare",
         "GPT Image 2.6 Flare",
         backgrounds=("auto", "opaque", "transparent"),
-        notes="Listed in OpenAI's API reference (2026-11-04); prices not confirmed by a public source.",
+        notes="Released 2026-11-04. Token prices confirmed only by third parties; output tokens per quality are "
+        "not published, so estimates assume gpt-image-2's counts and the bill follows the usage.",
     ),
     "gpt-image-2.5-sunburst": _caps(
         "gpt-image-2.5-sunburst",
         "GPT Image 2.5 Sunburst",
         qualities=("auto", "low", "medium", "high", "xhigh", "max"),
         backgrounds=("auto", "opaque", "transparent"),
-        notes="Adds quality xhigh and max (openai package 3.54); prices not confirmed by a public source.",
+        notes="Adds quality xhigh and max (openai package 3.57). The same token prices as gpt-image-2, but "
+        "fewer output tokens per quality: max costs what gpt-image-2's high does (OpenAI's token calculator).",
     ),
     "gpt-image-2.5-flare": _caps(
         "gpt-image-2.5-flare",
         "GPT Image 2.5 Flare",
         qualities=("auto", "low", "medium", "high", "xhigh", "max"),
         backgrounds=("auto", "opaque", "transparent"),
-        notes="Adds quality xhigh and max (openai package 3.54); prices not confirmed by a public source.",
+        notes="Adds quality xhigh and max (openai package 3.57). The same token prices as gpt-image-2, but "
+        "fewer output tokens per quality: max costs what gpt-image-2's high does (OpenAI's token calculator).",
     ),
     "gpt-image-1.5": _caps(
         "gpt-image-1.5",
         "GPT Image 1.5",
         input_fidelities=("low", "high"),
-        shutdown=_SHUTDOWN_DEC,
-        notes="Deprecated by OpenAI; shuts down 2026-12-01. OpenAI's deprecations page recommends "
-        "gpt-image-2.6-sunburst or -flare (prices unconfirmed); gpt-image-2 is the priced replacement here.",
+        notes=f"Deprecated by OpenAI; shut down on 2026-12-01 ({_SOURCE}).",
         **_GPT1,
+        **_DEC_1,
     ),
     "gpt-image-1-mini": _caps(
         "gpt-image-1-mini",
         "GPT Image 1 Mini",
-        shutdown=_SHUTDOWN_DEC,
-        notes="Deprecated by OpenAI; shuts down 2026-12-01. No input fidelity setting. OpenAI recommends "
-        "gpt-image-2.6-sunburst or -flare (prices unconfirmed); gpt-image-2 is the priced replacement here.",
+        input_fidelities=("low",),  # the openai package 3.57: "gpt-image-1-mini supports only low"
+        notes=f"Deprecated by OpenAI; shut down on 2026-12-01 ({_SOURCE}). Input fidelity low only.",
         **_GPT1,
+        **_DEC_1,
     ),
     "gpt-image-1": _caps(
         "gpt-image-1",
         "GPT Image 1",
         input_fidelities=("low", "high"),
         shutdown=date(2026, 10, 23),
-        notes="Shut down by OpenAI on 2026-10-23. OpenAI's API reference says to use gpt-image-2.5-sunburst or "
-        "-flare (prices unconfirmed); gpt-image-2 is the priced replacement here.",
+        recommended="gpt-image-2.5-sunburst or gpt-image-2.5-flare",
+        notes="Shut down by OpenAI on 2026-10-23 (the openai package 3.57: 'Use gpt-image-2.5-sunburst or "
+        "gpt-image-2.5-flare instead').",
         **_GPT1,
     ),
 }

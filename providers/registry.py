@@ -16,8 +16,9 @@ from .coretoday import CoreTodayProvider
 from .errors import InvalidRequest
 from .evolink import EvoLinkProvider
 from .openai import OpenAIProvider
+from .types import QUALITY_ORDER
 
-__all__ = ["PROVIDERS", "create", "label", "model_for", "provider_class"]
+__all__ = ["PROVIDERS", "create", "label", "model_for", "provider_class", "qualities"]
 
 PROVIDERS: dict[str, type[Provider]] = {
     "openai": OpenAIProvider,
@@ -52,6 +53,12 @@ def model_for(name: str, wanted: str, *, today: date | None = None) -> str:
     if caps is not None and not caps.retired(today):
         return wanted
     return cls.default_model
+
+
+def qualities() -> tuple[str, ...]:
+    """Every quality some provider's model offers, in reading order (what a filter may list)."""
+    offered = {q for cls in PROVIDERS.values() for caps in cls.MODELS.values() for q in caps.qualities}
+    return tuple(q for q in QUALITY_ORDER if q in offered)
 
 
 def create(

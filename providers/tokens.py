@@ -15,6 +15,7 @@ __all__ = [
     "input_image_tokens",
     "output_image_tokens",
     "parse_size",
+    "priced_qualities",
     "text_tokens",
 ]
 
@@ -26,9 +27,14 @@ GPT_IMAGE_1_OUTPUT_TOKENS: dict[str, dict[str, int]] = {
     "high": {"1024x1024": 4160, "1024x1536": 6240, "1536x1024": 6208},
 }
 
-# gpt-image-2: the community formula that reproduces OpenAI's published prices exactly
-# (community.openai.com/t/gpt-image-2-output-pricing-calculator-online-and-in-your-code/1382699).
+# gpt-image-2 and later: output tokens from a per-quality factor f and the size, by the
+# formula of OpenAI's image token calculator (the guide's GptImageTokenCalculator; reproduces
+# OpenAI's published gpt-image-2 prices exactly: community.openai.com/t/1382699). The 2.5
+# models use fewer tokens per quality and add xhigh and max (the same calculator, read by
+# third parties, matched by real usage). The 2.6 models' factors are not published: they are
+# assumed to be gpt-image-2's.
 _GPT_IMAGE_2_FACTOR = {"low": 16, "medium": 48, "high": 96}
+_GPT_IMAGE_2_5_FACTOR = {"low": 16, "medium": 24, "high": 48, "xhigh": 64, "max": 96}
 
 # How OpenAI bills quality=auto is not published: estimate it as high (conservative).
 AUTO_BILLED_AS = "high"
@@ -40,7 +46,20 @@ def parse_size(size: str) -> tuple[int, int]:
 
 
 def _family(model: str) -> str:
-    return "gpt-image-1" if model.startswith(("gpt-image-1", "chatgpt-image")) else "gpt-image-2"
+    if model.startswith(("gpt-image-1", "chatgpt-image")):
+        return "gpt-image-1"
+    return "gpt-image-2.5" if model.startswith("gpt-image-2.5") else "gpt-image-2"
+
+
+def _factors(model: str) -> dict[str, int]:
+    return _GPT_IMAGE_2_5_FACTOR if _family(model) == "gpt-image-2.5" else _GPT_IMAGE_2_FACTOR
+
+
+def priced_qualities(model: str) -> tuple[str, ...]:
+    """The qualities whose output tokens are known for ``model`` (``auto`` always: it is billed as high)."""
+    if _family(model) == "gpt-image-1":
+        return (*GPT_IMAGE_1_OUTPUT_TOKENS, "auto")
+    return (*_factors(model), "auto")
 
 
 def output_image_tokens(model: str, quality: str, size: str) -> int:
@@ -52,7 +71,7 @@ def output_image_tokens(model: str, quality: str, size: str) -> int:
             return max(table.values())
         return table[size]
     w, h = parse_size(size)
-    f = _GPT_IMAGE_2_FACTOR[q]
+    f = _factors(model)[q]
     long_side, short_side = max(w, h), min(w, h)
     s = (2 * f * short_side + long_side) // (2 * long_side)
     return math.ceil(f * s * (2_000_000 + w * h) / 4_000_000)

@@ -16,6 +16,7 @@ import clock
 
 __all__ = [
     "JOB_STATES",
+    "QUALITY_ORDER",
     "TERMINAL_STATES",
     "ImageRequest",
     "InputImage",
@@ -29,6 +30,8 @@ __all__ = [
 JobState = Literal["queued", "running", "succeeded", "failed", "canceled"]
 JOB_STATES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "canceled")
 TERMINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
+# Every quality any model takes, in the order people read them (a model offers a subset).
+QUALITY_ORDER: tuple[str, ...] = ("low", "medium", "high", "xhigh", "max", "auto")
 
 MIME_BY_FORMAT = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
 
@@ -149,12 +152,30 @@ class ModelCaps:
     can_cancel: bool = False
     expected_seconds: float | None = None
     shutdown: date | None = None
-    replacement: str | None = None
+    replacement: str | None = None  # the priced model this app switches to after the shutdown
+    recommended: str | None = None  # what OpenAI's deprecations page names as the successor
+    caution: str = ""  # shown before any paid call: what about this route is not confirmed
     notes: str = ""
 
     def retired(self, today: date | None = None) -> bool:
         """Past its shutdown date on ``today`` (the one clock's day when not given)."""
         return self.shutdown is not None and (today or clock.today()) >= self.shutdown
+
+    def successor_text(self) -> str:
+        """What to use instead, in OpenAI's words first, then the priced model this app picks."""
+        said = f"OpenAI recommends {self.recommended}" if self.recommended else ""
+        if not self.replacement or self.replacement == self.recommended:
+            return f"{said}." if said else ""
+        if not said:
+            return f"Use {self.replacement}."
+        return f"{said}; this app switches to {self.replacement}, whose price is confirmed."
+
+    def retirement_text(self) -> str:
+        """"GPT Image 1.5 was shut down on 2026-12-01. OpenAI recommends ...", or "" if it has no date."""
+        if self.shutdown is None:
+            return ""
+        successor = self.successor_text()
+        return f"{self.label} was shut down on {self.shutdown:%Y-%m-%d}." + (f" {successor}" if successor else "")
 
     def pixels_for(self, size: str) -> str | None:
         """WxH for a size value: pixels as given, a ratio via ``ratio_pixels``, else None."""

@@ -160,9 +160,8 @@ def validate(request: ImageRequest, caps: ModelCaps, *, can_upload: bool = True,
     uploader is configured, as with the emulator).
     """
     if caps.retired(today):
-        repl = f" Use {caps.replacement} instead." if caps.replacement else ""
         raise ModelUnavailable(
-            f"{caps.label} was shut down on {caps.shutdown:%Y-%m-%d}.{repl}",
+            caps.retirement_text(),
             model=caps.model,
             replacement=caps.replacement,
             provider=caps.provider,

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import streamlit as st
 
+from providers import registry
 from providers.registry import PROVIDERS
 from studio.store import JobFilter
 
@@ -30,7 +31,6 @@ STATUS_GROUPS = {
     "Canceled": ("canceled",),
     "Outcome unknown": ("unknown",),
 }
-QUALITY_OPTIONS = ("low", "medium", "high", "xhigh", "max", "auto")
 SOURCES = {"all": "Real and simulated", "live": "Real only", "emulator": "Simulated only"}
 RATINGS = {0: "Any rating", 1: "★ or more", 2: "★★ or more", 3: "★★★ or more", 4: "★★★★ or more", 5: "★★★★★"}
 
@@ -66,7 +66,7 @@ def render(facets: dict[str, list[str]]) -> JobFilter:
     )
     c1.multiselect("Provider", providers, key=PROVIDERS_KEY, format_func=_provider_label, placeholder="All",
                    persist_state="session")
-    c2.multiselect("Quality", QUALITY_OPTIONS, key=QUALITIES, placeholder="All", persist_state="session")
+    c2.multiselect("Quality", registry.qualities(), key=QUALITIES, placeholder="All", persist_state="session")
     c3.multiselect("Status", list(STATUS_GROUPS), key=STATUSES, placeholder="Any", persist_state="session")
     extra = sum(bool(x) for x in (flt_now.models, flt_now.since, flt_now.min_rating, flt_now.endpoint,
                                   flt_now.winners_only))

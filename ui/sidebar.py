@@ -60,15 +60,12 @@ def render() -> None:
             format_func=_model_label(provider),
             help="Models past their shutdown date are not offered.",
         )
+        caution = PROVIDERS[provider].MODELS[st.session_state["model"]].caution
+        if caution:
+            st.warning(caution, icon=":material/help:")
         retired = [c for c in PROVIDERS[provider].MODELS.values() if c.retired()]
         if retired:
-            st.caption(
-                "Retired: "
-                + "; ".join(
-                    f"{c.label} on {c.shutdown.isoformat()}" + (f" (use {c.replacement})" if c.replacement else "")
-                    for c in retired
-                )
-            )
+            st.caption("Retired: " + " ".join(c.retirement_text() for c in retired))
 
         route = services.route(provider)
         if route.endpoint == "emulator":

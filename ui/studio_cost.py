@@ -80,8 +80,8 @@ def _compare_table(request: ImageRequest, prompts: tuple[str, ...], provider: st
     qualities = list(dict.fromkeys(r.quality for r in rows))
     table: dict[str, dict[str, str]] = {}
     for r in rows:
-        if r.usd is None:
-            cell = "—"
+        if r.usd is None:  # a credit with no known dollar value: say the credits, never a guessed dollar
+            cell = f"{fmt.amount(r.amount, r.unit)} (value unknown)"
         else:
             cell = fmt.usd(r.usd) + ("" if r.confirmed else " ?")
             if r.cheapest:
@@ -143,6 +143,9 @@ def render(
         what.append(f"{fmt.amount(est.amount.quantize(Decimal('0.01')).normalize(), est.unit)} at {cls.label}")
     badge = " · :orange-badge[unconfirmed price]" if not est.confirmed else ""
     st.caption(f"{' · '.join(what)} · {_source(est)}{badge}")
+    if est.usd is None and est.unit != "USD":
+        st.caption(f":orange-badge[credit value unknown] {cls.label} does not publish what a credit costs in dollars. "
+                   "Set what you pay per credit in Settings to see this in dollars.")
 
     budget_line, blocker = (None, None) if quote is None else _budget_line(quote)
     if budget_line:

@@ -356,6 +356,8 @@ def _generate(
         cls = PROVIDERS[provider]
         reasons.append(f"{cls.label} has no API key and no emulator: add {cls.key_env} in Settings.")
 
+    if caps.caution:  # said before any paid call, not only in the sidebar
+        st.warning(caps.caution, icon=":material/help:")
     images = batch.size * request.n
     price = ""
     if cost.estimate is not None and cost.estimate.usd is not None:

@@ -1,6 +1,6 @@
 """Apiframe v2 images API (asynchronous) under ``/apiframe/v2``.
 
-Shapes from the Apiframe seed and providers.md §6. ``result`` is published two
+Shapes from Apiframe's v2 docs (docs-v2.apiframe.ai). ``result`` is published two
 ways; the emulator answers ``{"images": [...]}`` by default, or with
 ``apiframe_result_shape="string"`` a bare URL string when the job made one image
 (a job with several images still answers ``{"images": [...]}``: one string cannot

@@ -44,7 +44,7 @@ __all__ = [
     "ratio_to_pixels",
 ]
 
-# gpt-image-2 size rules (providers.md §1 "gpt-image-2 size constraints").
+# gpt-image-2 size rules (the openai package 3.57, image_generate_params.py `size`).
 MIN_PIXELS = 655_360
 MAX_PIXELS = 8_294_400
 MAX_EDGE = 3840

@@ -1,6 +1,6 @@
 """core.today predictions API (asynchronous) under ``/coretoday/v1``.
 
-Shapes from the core.today seed documents and providers.md §5. Where core.today
+Shapes from core.today's model page and API reference (console.core.today/docs). Where core.today
 publishes nothing (failure/processing/cancel status names, the error body) the
 emulator uses Replicate's words, since core.today relays Replicate:
 statuses pending → processing → succeeded | failed | canceled, ``error`` a

@@ -1,6 +1,6 @@
 """EvoLink images API (asynchronous) under ``/evolink/v1``.
 
-Shapes from the EvoLink gpt-image-1 seed and providers.md §7. EvoLink's cancel
+Shapes from EvoLink's gpt-image-1/-2 and task-detail docs (docs.evolink.ai). EvoLink's cancel
 endpoint is not in our documents, so the emulator has none.
 
 ``usage.credits_reserved`` is the emulator's stand-in for EvoLink's price (which
@@ -159,8 +159,7 @@ class EvoLinkAPI(ProviderAPI):
             raise self.refuse("size must be a string", param="size")
         if size in GPT2_RATIOS:
             return ratio_to_pixels(size, resolution)
-        if resolution is not None:
-            raise self.refuse("resolution only applies when size is an aspect ratio", param="resolution")
+        # EvoLink's docs: resolution "does not apply" with auto and is "ignored in explicit pixel mode".
         if size == "auto":
             return 1024, 1024
         wh = parse_wxh(size)

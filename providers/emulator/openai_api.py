@@ -1,6 +1,6 @@
 """OpenAI Images API (synchronous): ``/openai/v1/images/generations`` and ``/edits``.
 
-Validates like OpenAI (providers.md §1-3), waits the job time, then answers an
+Validates like OpenAI (its API reference and the openai package's types), waits the job time, then answers an
 ``ImagesResponse`` whose ``usage`` comes from ``providers/tokens.py``.
 """
 
@@ -67,6 +67,8 @@ SHUT_DOWN: dict[str, tuple[date, str]] = {
 }
 GPT1_SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
 QUALITIES = ("low", "medium", "high", "auto")
+# The openai package 3.57: the 2.5 models (and their 2026-09-08 snapshots) "also support xhigh and max".
+QUALITIES_2_5 = ("low", "medium", "high", "xhigh", "max", "auto")
 FORMATS = ("png", "jpeg", "webp")
 BACKGROUNDS = ("transparent", "opaque", "auto")
 MODERATIONS = ("auto", "low")
@@ -261,7 +263,9 @@ class OpenAIAPI(ProviderAPI):
                 "string_above_max_length",
             )
         n = self._int(fields, "n", 1, 10, 1, form)
-        quality = self._choice(fields, "quality", QUALITIES, "auto")
+        quality = self._choice(
+            fields, "quality", QUALITIES_2_5 if model.startswith("gpt-image-2.5") else QUALITIES, "auto"
+        )
         fmt = self._choice(fields, "output_format", FORMATS, "png")
         background = self._choice(fields, "background", BACKGROUNDS, "auto")
         compression = self._int(fields, "output_compression", 0, 100, None, form)
@@ -275,11 +279,14 @@ class OpenAIAPI(ProviderAPI):
         moderation = self._choice(fields, "moderation", MODERATIONS, "auto")
         fidelity = fields.get("input_fidelity")
         if fidelity is not None:
-            if model == "gpt-image-1-mini":
+            # The openai package 3.57: "Supports high and low on gpt-image-1.5; gpt-image-1-mini supports only
+            # low. For gpt-image-2, omit this parameter."
+            if model in ("gpt-image-2", "gpt-image-2-2026-04-21"):
                 raise self.invalid(
-                    "input_fidelity", "input_fidelity is not supported for gpt-image-1-mini.", "unsupported_parameter"
+                    "input_fidelity", f"input_fidelity is not supported for {model}: omit it.", "unsupported_parameter"
                 )
-            fidelity = self._choice(fields, "input_fidelity", FIDELITIES, "low")
+            fidelity = self._choice(fields, "input_fidelity", ("low",) if model == "gpt-image-1-mini" else FIDELITIES,
+                                    "low")
         stream = fields.get("stream")
         if stream in (True, "true", "True", "1"):
             raise self.invalid("stream", "The emulator does not stream: send stream=false.", "unsupported_value")

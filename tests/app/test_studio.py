@@ -356,3 +356,35 @@ def test_too_many_or_damaged_files_name_the_providers_limit():
     at.file_uploader(key=ss.UPLOAD).set_value(("cut.png", broken, "image/png")).run()
     errors = " ".join(e.value for e in at.error)
     assert "cut.png" in errors and "damaged" in errors and "OpenAI takes up to 16 images" in errors
+
+
+def test_a_route_whose_model_may_be_gone_is_flagged_before_any_call():
+    # EvoLink still lists GPT Image 1, which OpenAI shut down on 2026-10-23: say so before Generate.
+    at = _app(PAGE)
+    at.selectbox(key="provider").set_value("evolink").run()
+    at.selectbox(key="model").set_value("gpt-image-1").run()
+    assert not at.exception
+    warnings = [w.value for w in at.warning if "not confirmed" in w.value]
+    assert len(warnings) >= 2  # beside the model and beside Generate
+    assert all("2026-10-23" in w for w in warnings)
+    at.selectbox(key="model").set_value("gpt-image-2").run()
+    assert not [w for w in at.warning if "not confirmed" in w.value]
+
+
+def test_apiframe_estimates_say_the_credit_value_is_unknown():
+    at = _app(PAGE)
+    at.selectbox(key="provider").set_value("apiframe").run()
+    at.text_area(key=ss.PROMPT).set_value(PROMPT).run()
+    assert not at.exception
+    assert _metric(at, "Estimated total").endswith("credits") and "$" not in _metric(at, "Estimated total")
+    assert any("credit value unknown" in c.value and "Settings" in c.value for c in at.caption)
+    button = next(b for b in at.button if b.key == ss.GENERATE)
+    assert "$" not in button.label  # no confident dollar amount on the button either
+
+
+def test_retired_models_say_what_openai_recommends_beside_what_the_app_picks():
+    at = _app(PAGE)
+    assert "gpt-image-1.5" not in at.selectbox(key="model").options  # shut down on the suite's day
+    retired = next(c.value for c in at.caption if c.value.startswith("Retired:"))
+    assert "OpenAI recommends gpt-image-2.6-sunburst or gpt-image-2.6-flare" in retired
+    assert "this app switches to gpt-image-2" in retired

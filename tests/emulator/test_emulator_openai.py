@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from providers import tokens
+from tests.emulator.conftest import image_bytes
 
 GEN = "/v1/images/generations"
 EDIT = "/v1/images/edits"
@@ -278,3 +279,38 @@ def test_openai_job_is_recorded(api, emu):
     (job,) = stats["jobs"].values()
     assert job["provider"] == "openai" and job["state"] == "succeeded"
     assert job["completed_at"] - job["created_at"] >= emu.latency
+
+
+@pytest.mark.parametrize("model", ["gpt-image-2.5-sunburst", "gpt-image-2.5-flare-2026-09-08"])
+@pytest.mark.parametrize("quality", ["xhigh", "max"])
+def test_the_2_5_models_take_xhigh_and_max_and_bill_their_tokens(api, model, quality):
+    resp = api.post("openai", GEN, json={"model": model, "prompt": "p", "size": "1024x1024", "quality": quality})
+    assert resp.status_code == 200, resp.text[:300]
+    body = resp.json()
+    assert body["quality"] == quality
+    assert body["usage"]["output_tokens"] == tokens.output_image_tokens(model, quality, "1024x1024")
+
+
+@pytest.mark.parametrize("model", ["gpt-image-2", "gpt-image-2.6-sunburst"])
+def test_other_models_refuse_xhigh(api, model):
+    resp = api.post("openai", GEN, json={"model": model, "prompt": "p", "quality": "xhigh"})
+    assert resp.status_code == 400
+    assert resp.json()["error"]["param"] == "quality"
+
+
+def test_input_fidelity_follows_the_openai_package(api):
+    image = ("image", ("a.png", image_bytes(), "image/png"))
+    refused = api.post("openai", EDIT, data={"model": "gpt-image-2", "prompt": "p", "input_fidelity": "low"},
+                       files=[image])
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "input_fidelity"
+
+
+@pytest.mark.today(BEFORE_DEC_1)
+def test_gpt_image_1_mini_takes_only_low_fidelity(api):
+    image = ("image", ("a.png", image_bytes(), "image/png"))
+    low = api.post("openai", EDIT, data={"model": "gpt-image-1-mini", "prompt": "p", "input_fidelity": "low"},
+                   files=[image])
+    assert low.status_code == 200, low.text[:300]
+    high = api.post("openai", EDIT, data={"model": "gpt-image-1-mini", "prompt": "p", "input_fidelity": "high"},
+                    files=[image])
+    assert high.status_code == 400 and high.json()["error"]["param"] == "input_fidelity"

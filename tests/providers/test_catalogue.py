@@ -89,9 +89,13 @@ def test_apiframe_credits_times_n(cat, quality, credits, n):
     assert e.per_image.amount == credits
     assert e.total.amount == credits * n
     assert e.images == n
-    assert e.total.usd == D(credits * n) * D("0.04")
-    assert not e.confirmed  # the $/credit is the legacy v1 figure
-    assert_consistent(e)
+    # Apiframe publishes no dollar value for a v2 credit: no confident dollar amount.
+    assert e.total.usd is None and e.per_image.usd is None
+    assert not e.confirmed
+    assert any("USD value per credit is unknown: set it in Settings" in note for note in e.notes)
+    priced = cat.with_overrides({"apiframe": D("0.04")}).estimate("apiframe", req(quality=quality, n=n))
+    assert priced.total.usd == D(credits * n) * D("0.04") and priced.confirmed
+    assert_consistent(priced)
 
 
 def test_apiframe_gpt_image_1_5_uses_the_higher_snapshot_and_is_unconfirmed(cat):
@@ -105,7 +109,9 @@ def test_apiframe_billed_from_credit_cost(cat):
     r = req(quality="high", n=2)
     done = JobStatus(job_id="j", state="succeeded", billed={"credits": 46})
     cost = cat.billed("apiframe", r, done)
-    assert cost is not None and cost.amount == 46 and cost.usd == D("1.84")
+    assert cost is not None and cost.amount == 46 and cost.usd is None and not cost.confirmed
+    priced = cat.with_overrides({"apiframe": D("0.04")}).billed("apiframe", r, done)
+    assert priced.usd == D("1.84") and priced.confirmed
     failed = JobStatus(job_id="j", state="failed", billed={"creditCost": 0})
     assert cat.billed("apiframe", r, failed).amount == 0
     assert cat.billed("apiframe", r, JobStatus(job_id="j", state="running")) is None
@@ -118,7 +124,7 @@ def test_override_of_apiframe_credit_value_changes_usd(cat):
     assert ours.usd_per_credit("apiframe") == D("0.05")
     assert e.confirmed  # the person's own figure
     # The original catalogue is untouched.
-    assert cat.estimate("apiframe", req(quality="high")).per_image.usd == D("0.92")
+    assert cat.estimate("apiframe", req(quality="high")).per_image.usd is None
     unknown = cat.with_overrides({"apiframe": None}).estimate("apiframe", req(quality="high"))
     assert unknown.per_image.usd is None and unknown.total.usd is None and not unknown.confirmed
 
@@ -284,12 +290,24 @@ def test_mini_conflict_is_recorded_not_hidden(cat):
     assert not e.confirmed and any("Conflict" in n for n in e.notes)
 
 
-def test_newer_models_are_unconfirmed_and_unknown_qualities_refused(cat):
-    e = cat.estimate("openai", req("gpt-image-2.5-sunburst-2026-09-08", size="1024x1024", quality="high"))
-    assert not e.confirmed and e.per_image.amount == D("0.21072")
+@pytest.mark.parametrize(
+    ("quality", "tokens_1024"), [("low", 196), ("medium", 439), ("high", 1756), ("xhigh", 3122), ("max", 7024)]
+)
+def test_gpt_image_2_5_prices_every_quality_with_its_own_token_counts(cat, quality, tokens_1024):
+    # OpenAI's calculator: the 2.5 models use fewer tokens per quality than gpt-image-2; max = gpt-image-2's high.
+    e = cat.estimate("openai", req("gpt-image-2.5-sunburst-2026-09-08", size="1024x1024", quality=quality))
+    assert e.confirmed and e.per_image.amount == tokens_1024 * D(30) / PER_M
+    assert_consistent(e)
+
+
+def test_gpt_image_2_6_is_unconfirmed_and_unknown_qualities_refused(cat):
+    e = cat.estimate("openai", req("gpt-image-2.6-flare", size="1024x1024", quality="high"))
+    assert not e.confirmed and e.per_image.amount == D("0.21072")  # gpt-image-2's counts, assumed
     with pytest.raises(InvalidRequest) as err:
-        cat.estimate("openai", req("gpt-image-2.5-sunburst", quality="xhigh"))
+        cat.estimate("openai", req("gpt-image-2.6-sunburst", quality="xhigh"))  # only the 2.5 models take it
     assert err.value.field == "quality"
+    with pytest.raises(InvalidRequest):
+        cat.estimate("openai", req("gpt-image-2.5-flare", quality="ultra"))
 
 
 def test_snapshot_ids_resolve(cat):
@@ -376,7 +394,8 @@ def test_rows_are_exact_sourced_and_flag_unconfirmed(cat):
     keys = {"provider", "model", "item", "price", "unit", "usd", "confirmed", "source", "checked"}
     for row in rows:
         assert keys <= set(row)
-        assert isinstance(row["price"], Decimal)
+        # A price is exact, or None where it is not published (Apiframe's credit value).
+        assert isinstance(row["price"], Decimal) or (row["item"] == "usd_per_credit" and row["price"] is None)
         assert row["usd"] is None or isinstance(row["usd"], Decimal)
         assert row["source"] and row["checked"]
 
@@ -385,11 +404,11 @@ def test_rows_are_exact_sourced_and_flag_unconfirmed(cat):
 
     assert find("openai", "gpt-image-2", "image_output")["confirmed"] is True
     assert find("openai", "gpt-image-2.6-sunburst", "image_output")["confirmed"] is False
-    assert find("openai", "gpt-image-2.5-flare", "image_output")["confirmed"] is False
+    assert find("openai", "gpt-image-2.5-flare", "image_output")["confirmed"] is True
     assert find("apiframe", "gpt-image-1.5", "high")["confirmed"] is False
     assert find("evolink", "gpt-image-2", "image_output")["confirmed"] is False
-    rate = find("apiframe", "", "usd_per_credit (approximate)")
-    assert rate["price"] == D("0.04") and rate["confirmed"] is False
+    rate = find("apiframe", "", "usd_per_credit")
+    assert rate["price"] is None and rate["usd"] is None and rate["confirmed"] is False
     assert find("apiframe", "gpt-image-2", "high")["usd_confirmed"] is False
     assert find("coretoday", "gpt-image-2", "high")["usd"] == D("0.480")
     assert find("openai", "gpt-image-2", "published per image 1024x1024 high")["price"] == D("0.211")

@@ -184,6 +184,11 @@ def test_input_fidelity():
     validate(req(model="gpt-image-1.5", images=(image,), input_fidelity="high"), OPENAI["gpt-image-1.5"], today=TODAY)
     err = refused(req(model="gpt-image-1-mini", images=(image,), input_fidelity="high"), OPENAI["gpt-image-1-mini"])
     assert err.field == "input_fidelity"
+    # The openai package 3.57: mini "supports only low"; "For gpt-image-2, omit this parameter".
+    mini = OPENAI["gpt-image-1-mini"]
+    validate(req(model="gpt-image-1-mini", images=(image,), input_fidelity="low"), mini, today=TODAY)
+    for fidelity in ("low", "high"):
+        assert refused(req(images=(image,), input_fidelity=fidelity), GPT2).field == "input_fidelity"
 
 
 def test_input_images_by_magic_bytes_not_name():
@@ -239,10 +244,16 @@ def test_a_retired_model_names_its_replacement():
         validate(req(model="gpt-image-1", size="1024x1024"), OPENAI["gpt-image-1"], today=TODAY)
     assert info.value.replacement == "gpt-image-2"
     assert "2026-10-23" in str(info.value) and "gpt-image-2" in str(info.value)
+    assert "OpenAI recommends gpt-image-2.5-sunburst or gpt-image-2.5-flare" in str(info.value)
     caps = OPENAI["gpt-image-1.5"]
     validate(req(model="gpt-image-1.5"), caps, today=date(2026, 11, 30))
-    with pytest.raises(ModelUnavailable):
+    with pytest.raises(ModelUnavailable) as info:
         validate(req(model="gpt-image-1.5"), caps, today=date(2026, 12, 1))
+    # The message says what OpenAI recommends and what this app picks, so it never contradicts OpenAI.
+    assert str(info.value) == (
+        "GPT Image 1.5 was shut down on 2026-12-01. OpenAI recommends gpt-image-2.6-sunburst or "
+        "gpt-image-2.6-flare; this app switches to gpt-image-2, whose price is confirmed."
+    )
 
 
 def test_errors_carry_field_value_and_allowed():
