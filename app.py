@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 
 import streamlit as st
 
-from studio import app_services
+from core import services as app_services
 
 
 @asynccontextmanager

@@ -5,9 +5,9 @@ from decimal import Decimal, InvalidOperation
 import pandas as pd
 import streamlit as st
 
+from core import config
+from core import settings as app_settings
 from providers.registry import PROVIDERS
-from studio import config
-from studio import settings as app_settings
 from ui import format as fmt
 from ui import services, sidebar, state
 

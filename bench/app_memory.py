@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             idle(page)
             readings["after History and back"] = app.memory_mb()
             browser.close()
-        from studio.store import Store
+        from core.history.store import Store
 
         store = Store(data_dir=tmp)
         images = sum(len(j.images) for j in store.list_jobs(limit=10_000) if j.status == "succeeded")

@@ -117,7 +117,7 @@ class RemoteEmulator:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log = data_dir / "emulator.log"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "providers.emulator", "--port", str(self.port), "--latency", str(latency),
+            [sys.executable, "-m", "emulator", "--port", str(self.port), "--latency", str(latency),
              "--data-dir", str(data_dir), *(["--prerender"] if prerender else [])],
             cwd=ROOT, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
         )
@@ -173,14 +173,14 @@ class Lab:
 
     def __init__(self, *, latency: float = 2.0, runner: bool = True, max_in_flight: Any = None,
                  wrap: Callable[[Any], Any] | None = None) -> None:
+        from core.history.store import Store
+        from core.jobs.runner import JobRunner
         from providers.catalogue import load_catalogue
-        from studio.runner import JobRunner
-        from studio.store import Store
 
         self.dir = Path(tempfile.mkdtemp(prefix="image-studio-bench-"))
         self.emu = RemoteEmulator(self.dir / "emulator-data", latency,
                                   prerender=not os.environ.get("BENCH_LAZY_RENDER"))
-        self.store = Store(url=f"sqlite:///{self.dir / 'studio.db'}", data_dir=self.dir / "app-data")
+        self.store = Store(url=f"sqlite:///{self.dir / 'core.db'}", data_dir=self.dir / "app-data")
         self.catalogue = load_catalogue()
         self._wrap = wrap
         self.runner = None
@@ -211,7 +211,7 @@ class Lab:
         if self.runner is not None:
             self.runner.stop()
         self.emu.stop()
-        from studio import db
+        from core import db
 
         db.dispose_engines(self.store.url)
         if not os.environ.get("BENCH_KEEP"):

@@ -16,9 +16,9 @@ import argparse
 import time
 
 from bench.common import Check, Lab, median, report
+from core.jobs.runner import JobRunner
 from providers.registry import PROVIDERS
 from providers.types import ImageRequest
-from studio.runner import JobRunner
 
 PROVIDER = "coretoday"  # max_images_per_call = 1
 TARGET = 1.25

@@ -1,6 +1,6 @@
 """Benchmark 4: a 24-megapixel JPEG made ready for upload, in time and memory.
 
-``studio.imageprep.prepare`` on a 6000x4000 photo-like JPEG (noise over a
+``core.images.prepare.prepare`` on a 6000x4000 photo-like JPEG (noise over a
 gradient, so it compresses like a real photo, not like a flat test card),
 for the cases a person meets: already fine; sideways (EXIF orientation 6) for
 OpenAI (50 MB per image); sideways and over EvoLink gpt-image-1's 10 MB; and
@@ -56,8 +56,8 @@ def _status_kb(field: str) -> int | None:
 
 def child_peak(path: Path, provider: str, model: str) -> None:
     """In a fresh process: prepare the file once and print the MB its peak adds to the resident memory."""
+    from core.images import prepare as imageprep
     from providers.registry import PROVIDERS
-    from studio import imageprep
 
     data = path.read_bytes()
     caps = PROVIDERS[provider].caps(model)
@@ -90,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         child_peak(Path(args.child[0]), args.child[1], args.child[2])
         return 0
 
+    from core.images import prepare as imageprep
     from providers.registry import PROVIDERS
-    from studio import imageprep
 
     upright, sideways, heavy = photo(92, None), photo(92, 6), photo(100, 6)
     cases = [

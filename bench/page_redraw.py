@@ -56,7 +56,7 @@ class NetworkCounter:
 
 def emulator_requests() -> int:
     """Requests the app's own (in-process) emulator has logged, 0 when it never started."""
-    from studio import emulator_service
+    from core import emulator_service
 
     handle = emulator_service._handle  # read only: whether this process started one (get_emulator would start it)
     if handle is None or handle.emulator is None:
@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     finally:
-        from studio import app_services, emulator_service
+        from core import emulator_service
+        from core import services as app_services
 
         app_services.shutdown()
         emulator_service.stop_emulator()
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     # Seeding calls cached helpers outside a script run: Streamlit says so once per call; noise here.
     logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(logging.ERROR)
 
-    from studio.store import Store
+    from core.history.store import Store
     from tests.seeding import bulk_seed
     from ui import studio_state as ss
 

@@ -39,10 +39,10 @@ from collections import defaultdict
 from typing import Any
 
 from bench.common import Check, Lab, median, report
+from core import db
+from core.history.store import Billing, NewJob
 from providers.registry import PROVIDERS
 from providers.types import ImageRequest
-from studio import db
-from studio.store import Billing, NewJob
 
 ASYNC_PROVIDERS = ("coretoday", "apiframe", "evolink")
 QUALITY_FOR_LENGTH = {2.0: "low", 8.0: "medium", 20.0: "high"}

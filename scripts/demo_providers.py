@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     names = args.provider or list(PROVIDERS)
     if args.start_emulator:
-        from providers.emulator import Emulator
+        from emulator import Emulator
 
         with Emulator(port=0, latency=args.latency) as emu:
             return run(emu.base_url, args.out, names)

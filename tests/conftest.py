@@ -65,7 +65,7 @@ def _clear_streamlit_caches():
     st.cache_data.clear()
     st.cache_resource.clear()
     # The process-wide runner belongs to this test's data dir: stop it before the dir goes.
-    from studio import app_services
+    from core import services as app_services
 
     app_services.shutdown()
 

@@ -24,12 +24,12 @@ import sqlalchemy as sa
 from PIL import Image, ImageDraw
 
 import clock
+from core import db
+from core.history.files import ImageInfo
+from core.history.store import Billing, Money, NewJob, Store
+from core.spend.money import usd_to_nanos
 from providers.registry import PROVIDERS
 from providers.types import ImageRequest
-from studio import db
-from studio.files import ImageInfo
-from studio.money import usd_to_nanos
-from studio.store import Billing, Money, NewJob, Store
 
 PROVIDER_NAMES = tuple(PROVIDERS)
 QUALITIES = ("low", "medium", "high")
@@ -259,7 +259,7 @@ class InstantRunner:
 
     def submit(self, provider, request, *, endpoint="live", api_key=None, label=None, experiment_id=None,
                parent_job_id=None, **_kw):
-        from studio.runner import Submitted
+        from core.jobs.runner import Submitted
 
         price = PRICE.get(request.quality, Decimal("0.05"))
         run_id, ids = self.store.create_run(
@@ -281,8 +281,8 @@ class InstantRunner:
 def seed_experiment(store: Store, *, rows=("low", "high"), cols=("openai", "evolink"), name: str | None = None,
                     endpoint: str = "emulator") -> str:
     """A finished quality x provider grid experiment, made through the Compare page's own planner."""
+    from core.compare import experiments as ex
     from providers.catalogue import load_catalogue
-    from studio import experiments as ex
 
     base = ImageRequest(prompt="A lighthouse on a cliff at dawn, watercolor", model="gpt-image-2", size="1:1")
     plan = ex.plan_grid(base, cols[0], ex.Axis("quality", tuple(rows)), ex.Axis("provider", tuple(cols)))

@@ -1,6 +1,6 @@
 """The Compare page's request builder: one request, and what to vary (side by side, or an X/Y grid).
 
-Returns a ``studio.experiments.Plan`` (or None with the reason) for the
+Returns a ``core.compare.experiments.Plan`` (or None with the reason) for the
 preview to price; it never submits anything itself.
 """
 
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from core.compare import experiments as ex
 from providers.registry import PROVIDERS
 from providers.types import ImageRequest, InputImage
-from studio import experiments as ex
 from ui import history_common as hc
 from ui import state
 

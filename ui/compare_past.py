@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from studio import experiments, history_ops
+from core.compare import experiments
+from core.history import ops as history_ops
 from ui import format as fmt
 from ui import history_common as hc
 from ui import services

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pandas as pd
 import streamlit as st
 
-from studio import experiments as ex
+from core.compare import experiments as ex
 from ui import format as fmt
 from ui import history_common as hc
 from ui import services

@@ -13,9 +13,11 @@ from decimal import Decimal
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from studio import contact_sheet, experiments, history_ops
-from studio.experiments import Grid, GridCell
-from studio.store import JobView
+from core.compare import experiments
+from core.compare.experiments import Grid, GridCell
+from core.exports import contact_sheet
+from core.history import ops as history_ops
+from core.history.store import JobView
 from ui import format as fmt
 from ui import history_common as hc
 from ui import services

@@ -8,8 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 
 import clock
+from core.history.store import ImageView, JobView
 from providers.registry import PROVIDERS
-from studio.store import ImageView, JobView
 from ui import format as fmt
 
 STATUS_TEXT = {

@@ -18,10 +18,12 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from core.exports import downloads as exporting
+from core.history import ops as history_ops
+from core.history.store import ImageView, JobFilter, JobView
+from core.prompts import draft
 from providers.errors import ProviderError
 from providers.types import MIME_BY_FORMAT
-from studio import draft, exporting, history_ops
-from studio.store import ImageView, JobFilter, JobView
 from ui import format as fmt
 from ui import history_common as hc
 from ui import history_export, services

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import streamlit as st
 
 import clock
-from studio import exporting
+from core.exports import downloads as exporting
 from ui import format as fmt
 from ui import services
 

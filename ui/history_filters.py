@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import streamlit as st
 
+from core.history.store import JobFilter
 from providers import registry
 from providers.registry import PROVIDERS
-from studio.store import JobFilter
 
 # Widget keys (tests drive the page by these); values survive a visit to another page.
 TEXT = "history_f_text"

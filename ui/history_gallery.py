@@ -13,8 +13,8 @@ import zlib
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from studio import history_ops
-from studio.store import JobFilter, JobView
+from core.history import ops as history_ops
+from core.history.store import JobFilter, JobView
 from ui import history_common as hc
 from ui import history_export, history_filters, services
 

@@ -23,11 +23,14 @@ from pathlib import Path
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from core.history import explain
+from core.history.store import ImageView, JobView
+from core.images import keep_outside as maskkeep
+from core.images import recipe
+from core.prompts import draft
 from providers.errors import ProviderError
 from providers.registry import PROVIDERS
 from providers.types import MIME_BY_FORMAT
-from studio import draft, explain, maskkeep, recipe
-from studio.store import ImageView, JobView
 from ui import format as fmt
 from ui import services, studio_actions
 

@@ -1,6 +1,6 @@
 """What the pages use: the process's store and runner, routes (live or emulator), spend.
 
-The store and runner are the process-wide ones of ``studio.app_services`` (also
+The store and runner are the process-wide ones of ``core.services`` (also
 started by the server's lifespan hook); per-user choices stay in
 ``st.session_state`` (ui.state). Nothing here makes a provider call on the
 page's thread: the runner works in the background.
@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from core import services as app_services
+from core.config import KeySource, get_secret
+from core.history.store import Store
+from core.jobs.runner import JobRunner
 from providers.catalogue import Catalogue
 from providers.registry import PROVIDERS
-from studio import app_services
-from studio.config import KeySource, get_secret
-from studio.runner import JobRunner
-from studio.store import Store
 from ui import state
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.config import get_secret
 from providers.registry import PROVIDERS
-from studio.config import get_secret
 from ui import format as fmt
 from ui import services, state
 

@@ -1,4 +1,4 @@
-"""The Spend page's Altair charts, one function per chart, fed by ``studio.analytics`` frames."""
+"""The Spend page's Altair charts, one function per chart, fed by ``core.history.analytics`` frames."""
 
 from __future__ import annotations
 

@@ -8,7 +8,8 @@ from decimal import Decimal
 import streamlit as st
 
 import clock
-from studio import analytics, exporting
+from core.exports import downloads as exporting
+from core.history import analytics
 from ui import format as fmt
 from ui import services, spend_charts
 

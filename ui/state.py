@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from core import settings as app_settings
 from providers.registry import PROVIDERS
-from studio import settings as app_settings
 
 # Keys typed in Settings live here only (never in the store, logs or page).
 SESSION_KEYS = "session_api_keys"

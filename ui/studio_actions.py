@@ -14,12 +14,14 @@ from typing import Any
 
 import streamlit as st
 
+from core.history.store import ImageView, JobView
+from core.images import keep_outside as maskkeep
+from core.jobs.runner import Submitted
+from core.prompts import draft
+from core.spend import budget
 from providers.errors import ProviderError
 from providers.registry import PROVIDERS
 from providers.types import ImageRequest
-from studio import budget, draft, maskkeep
-from studio.runner import Submitted
-from studio.store import ImageView, JobView
 from ui import services, state
 from ui import studio_state as ss
 
@@ -153,9 +155,9 @@ def fill_form(r: draft.Restored, *, set_selection: bool, prompt: bool = True) ->
 
 
 def codegen() -> tuple[Callable[..., str] | None, Callable[..., str] | None]:
-    """The lead's ``studio.codegen`` functions when they exist (the button says "coming" otherwise)."""
+    """The lead's ``core.exports.codegen`` functions when they exist (the button says "coming" otherwise)."""
     try:
-        mod = importlib.import_module("studio.codegen")
+        mod = importlib.import_module("core.exports.codegen")
     except ImportError:
         return None, None
     return getattr(mod, "as_curl", None), getattr(mod, "as_python", None)

@@ -12,11 +12,12 @@ from decimal import Decimal
 import pandas as pd
 import streamlit as st
 
+from core.jobs.runner import Quote
+from core.prompts import draft
+from core.spend import costs
 from providers.errors import ProviderError
 from providers.registry import PROVIDERS
 from providers.types import ImageRequest, ModelCaps
-from studio import costs, draft
-from studio.runner import Quote
 from ui import format as fmt
 from ui import services
 

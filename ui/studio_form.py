@@ -12,11 +12,12 @@ from dataclasses import replace
 
 import streamlit as st
 
+from core import config
+from core.prompts import draft, templates
 from providers import validation
 from providers.errors import InvalidRequest
 from providers.registry import PROVIDERS
 from providers.types import ImageRequest, ModelCaps
-from studio import config, draft, templates
 from ui import format as fmt
 from ui import jobs, services, state, studio_actions, studio_cost, studio_inputs
 from ui import studio_state as ss

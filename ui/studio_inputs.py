@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from core.history.store import JobFilter
+from core.images import prepare as imageprep
+from core.images import recipe
+from core.prompts import draft
 from providers.errors import InvalidRequest
 from providers.registry import PROVIDERS
 from providers.types import InputImage, ModelCaps
-from studio import draft, imageprep, recipe
-from studio.store import JobFilter
 from ui import format as fmt
 from ui import services, studio_actions
 from ui import studio_state as ss

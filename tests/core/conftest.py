@@ -54,7 +54,7 @@ def pg_url(pg_server) -> str:
 
 
 def _fresh_pg(pg_server) -> Iterator[str]:
-    from studio import db
+    from core import db
 
     name = f"t_{uuid.uuid4().hex[:12]}"
     url = pg_server.url(name)
@@ -66,10 +66,10 @@ def _fresh_pg(pg_server) -> Iterator[str]:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database on each backend."""
-    from studio import db
+    from core import db
 
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'studio.db'}"
+        url = f"sqlite:///{tmp_path / 'core.db'}"
         yield url
         db.dispose_engines(url)
     else:
@@ -78,9 +78,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> Iterator[str]:
-    from studio import db
+    from core import db
 
-    url = f"sqlite:///{tmp_path / 'studio.db'}"
+    url = f"sqlite:///{tmp_path / 'core.db'}"
     yield url
     db.dispose_engines(url)
 

@@ -15,10 +15,10 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from core.history.store import Store  # noqa: E402
+from core.jobs.runner import JobRunner  # noqa: E402
 from providers import registry  # noqa: E402 - after the path set-up above
 from providers.types import ImageRequest  # noqa: E402
-from studio.runner import JobRunner  # noqa: E402
-from studio.store import Store  # noqa: E402
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ import re
 import pytest
 from PIL import Image
 
-from studio import contact_sheet
+from core.exports import contact_sheet
 
 pytestmark = pytest.mark.browser
 

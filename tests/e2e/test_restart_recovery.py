@@ -12,8 +12,8 @@ import time
 
 import pytest
 
+from core.history.store import NewJob, Store
 from providers.types import ImageRequest
-from studio.store import NewJob, Store
 
 pytestmark = pytest.mark.slow
 

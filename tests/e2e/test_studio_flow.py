@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from core.images import recipe
+from core.prompts import templates
+from core.spend import costs
 from providers.catalogue import load_catalogue
 from providers.registry import PROVIDERS
 from providers.types import ImageRequest
-from studio import costs, recipe, templates
 from ui import format as fmt
 
 pytestmark = pytest.mark.browser

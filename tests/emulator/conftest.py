@@ -12,7 +12,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from providers.emulator import Emulator
+from emulator import Emulator
 
 LATENCY = 0.2
 

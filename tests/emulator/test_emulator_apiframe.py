@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from providers.emulator import Emulator
+from emulator import Emulator
 
 
 def sports_car(input_url: str) -> dict:

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
+from emulator.common import GPT2_RATIOS, gpt2_size_problem, ratio_to_pixels
+from emulator.evolink import credits_reserved
 from providers import tokens
-from providers.emulator.common import GPT2_RATIOS, gpt2_size_problem, ratio_to_pixels
-from providers.emulator.evolink import credits_reserved
 
 SUNSET = {"model": "gpt-image-1", "prompt": "A beautiful colorful sunset over the ocean"}  # the seed's example
 

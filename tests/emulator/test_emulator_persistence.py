@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-from providers.emulator import Emulator
-from providers.emulator.images import render
+from emulator import Emulator
+from emulator.images import render
 from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,7 +106,7 @@ def test_start_stop_and_urls(tmp_path):
 def test_command_line(tmp_path):
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "providers.emulator", "--port", str(port), "--latency", "0.1",
+        [sys.executable, "-m", "emulator", "--port", str(port), "--latency", "0.1",
          "--data-dir", str(tmp_path)],
         cwd=ROOT,
         stdout=subprocess.PIPE,

@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from providers.emulator import Emulator
+from emulator import Emulator
 
 KEY = {"X-API-Key": "k"}
 BODY = {"model": "openai/gpt-image-2", "input": {"prompt": "rendered while it runs", "output_format": "png"}}

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import clock
-from providers.emulator import Emulator
+from emulator import Emulator
 from providers.http import HttpProvider
 from providers.registry import PROVIDERS
 

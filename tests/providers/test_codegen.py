@@ -9,9 +9,9 @@ import subprocess
 
 import pytest
 
+from core.exports.codegen import as_curl, as_python
 from providers.registry import PROVIDERS
 from providers.types import ImageRequest, InputImage
-from studio.codegen import as_curl, as_python
 
 REQUEST = ImageRequest(prompt='A poster that says "true" and null', model="gpt-image-2", size="3:2",
                        quality="medium", output_format="webp")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from emulator import Emulator
 from providers.apiframe import ApiframeProvider
-from providers.emulator import Emulator
 from providers.errors import AuthError, InvalidRequest, JobFailed, ModerationBlocked, QuotaExceeded
 from providers.polling import wait
 from providers.types import ImageRequest, InputImage

@@ -1,0 +1,2 @@
+"""Comparisons and experiment grids.
+"""

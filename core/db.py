@@ -1,0 +1,398 @@
+"""The history database: schema, migrations, engines.
+
+SQLite (WAL) in the data directory by default, PostgreSQL when
+``IMAGE_STUDIO_DATABASE_URL`` names one. Everything goes through SQLAlchemy
+Core with short transactions: :func:`read` for snapshots, :func:`write` for
+changes. On SQLite a write transaction starts with ``BEGIN IMMEDIATE`` so a
+read-then-write (the budget check, a claim) can never be overtaken by another
+writer between its read and its write; on PostgreSQL the same guarantee comes
+from a row lock (see ``core.spend.budget``) or a conditional ``UPDATE``.
+
+Schema changes: a fresh database gets the current schema and is stamped
+``SCHEMA_VERSION``; an older one gets each pending migration in ``MIGRATIONS``
+in order, inside one transaction, under a lock so several processes starting
+at once migrate it once. To change the schema: edit the tables below, bump
+``SCHEMA_VERSION`` and add the migration that brings version N-1 to N.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+import clock
+
+__all__ = [
+    "ACTIVE_STATES",
+    "FINISHED_STATES",
+    "JOB_STATES",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "SchemaTooNew",
+    "as_utc",
+    "budget",
+    "dispose_engines",
+    "experiments",
+    "get_engine",
+    "images",
+    "job_images",
+    "jobs",
+    "ledger",
+    "metadata",
+    "migrate",
+    "normalize_url",
+    "read",
+    "run_inputs",
+    "runs",
+    "schema_version",
+    "write",
+]
+
+# ``submitting`` is the marker committed before a job-creating request is sent:
+# found at start-up without a provider job id it means "may have been charged".
+JOB_STATES = ("queued", "submitting", "submitted", "running", "succeeded", "failed", "canceled", "unknown")
+ACTIVE_STATES = ("queued", "submitting", "submitted", "running")
+FINISHED_STATES = ("succeeded", "failed", "canceled", "unknown")
+
+SCHEMA_VERSION = 2
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Timezone-aware UTC in Python on both backends (SQLite keeps no offset)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):  # noqa: ANN001 - SQLAlchemy's signature
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        # SQLite compares the stored text: keep one format (no offset) so order is time order.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):  # noqa: ANN001
+        return as_utc(value)
+
+
+ID = sa.String(32)  # uuid4 hex: unique across databases, so idempotency keys never collide
+Nanos = sa.BigInteger  # USD nano-dollars (core.spend.money)
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied_at", UTCDateTime, nullable=False),
+)
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, default=""),
+    sa.Column("notes", sa.Text, nullable=False, default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# What a person asked for, once per click of "Generate".
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # generate / edit
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("model", sa.String(64), nullable=False),
+    sa.Column("endpoint", sa.String(16), nullable=False),  # live / emulator: never the key
+    sa.Column("prompt", sa.Text, nullable=False),  # the prompt, or the template when there is one
+    sa.Column("template", sa.Text, nullable=True),
+    sa.Column("variables", sa.JSON, nullable=True),  # one mapping per prompt rendered from the template
+    sa.Column("params", sa.JSON, nullable=False),  # ImageRequest.params(): no bytes, no secrets
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("label", sa.String(200), nullable=True),
+    sa.Column("experiment_id", ID, sa.ForeignKey("experiments.id", ondelete="SET NULL"), nullable=True),
+    # Edit chains: the job whose output this run edits (no FK: history may be deleted).
+    sa.Column("parent_job_id", ID, nullable=True),
+    sa.Index("ix_runs_created", "created_at"),
+    sa.Index("ix_runs_experiment", "experiment_id"),
+    sa.Index("ix_runs_parent", "parent_job_id"),
+)
+
+# Input images of an edit, by content hash (the bytes are in the file store) or URL.
+run_inputs = sa.Table(
+    "run_inputs",
+    metadata,
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("idx", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("role", sa.String(8), nullable=False),  # image / mask
+    sa.Column("sha256", sa.String(64), nullable=True),
+    sa.Column("url", sa.Text, nullable=True),
+    sa.Column("mime", sa.String(32), nullable=True),
+    sa.Column("name", sa.String(200), nullable=True),
+    sa.Index("ix_run_inputs_sha", "sha256"),
+)
+
+# One provider call. Columns the History page filters on are copied from the run.
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("model", sa.String(64), nullable=False),
+    sa.Column("quality", sa.String(16), nullable=False),
+    sa.Column("size", sa.String(32), nullable=False),
+    sa.Column("endpoint", sa.String(16), nullable=False),
+    sa.Column("prompt", sa.Text, nullable=False),  # rendered for this job
+    sa.Column("variables", sa.JSON, nullable=True),
+    sa.Column("n", sa.Integer, nullable=False),  # images asked of this one call
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("provider_job_id", sa.String(200), nullable=True),
+    sa.Column("idempotency_key", sa.String(64), nullable=False),
+    sa.Column("progress", sa.Float, nullable=True),
+    sa.Column("expected_seconds", sa.Float, nullable=True),
+    sa.Column("can_cancel", sa.Boolean, nullable=False, default=False),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),  # job-creating requests sent
+    sa.Column("queued_at", UTCDateTime, nullable=False),
+    sa.Column("submitted_at", UTCDateTime, nullable=True),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+    # Seconds from submission until the provider was done, midway between the last "not done" and the
+    # first "done" answer: the history polling learns from (finished_at also holds our download time).
+    sa.Column("provider_seconds", sa.Float, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("error_kind", sa.String(32), nullable=True),
+    sa.Column("error_message", sa.Text, nullable=True),
+    sa.Column("error_detail", sa.Text, nullable=True),
+    # Money, denormalised from the ledger for display (the ledger is what budgets sum).
+    sa.Column("estimate_usd_nanos", Nanos, nullable=True),
+    sa.Column("estimate_amount", sa.String(40), nullable=True),  # Decimal as text: exact on SQLite too
+    sa.Column("estimate_unit", sa.String(16), nullable=True),
+    sa.Column("billed_usd_nanos", Nanos, nullable=True),
+    sa.Column("billed_amount", sa.String(40), nullable=True),
+    sa.Column("billed_unit", sa.String(16), nullable=True),
+    sa.Column("billed_estimated", sa.Boolean, nullable=True),  # True: no report, the estimate stands
+    sa.Column("billed_raw", sa.JSON, nullable=True),
+    # The lease that makes one runner own the job (several app processes may share PostgreSQL).
+    sa.Column("claimed_by", sa.String(200), nullable=True),
+    sa.Column("claim_expires_at", UTCDateTime, nullable=True),
+    sa.Column("rating", sa.SmallInteger, nullable=True),
+    sa.Column("parent_job_id", ID, nullable=True),
+    sa.Index("ix_jobs_status_queued", "status", "queued_at"),
+    sa.Index("ix_jobs_queued", "queued_at"),
+    sa.Index("ix_jobs_run", "run_id", "seq"),
+    sa.Index("ix_jobs_learn", "provider", "model", "quality", "endpoint", "status", "finished_at"),
+    sa.Index("ix_jobs_model_queued", "model", "queued_at"),
+    sa.Index("ix_jobs_claim", "claimed_by"),
+    sa.Index("ix_jobs_rating", "rating"),
+    sa.Index("ix_jobs_parent", "parent_job_id"),
+)
+
+# One file per distinct image content; jobs share it through job_images.
+images = sa.Table(
+    "images",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("format", sa.String(8), nullable=False),
+    sa.Column("width", sa.Integer, nullable=True),
+    sa.Column("height", sa.Integer, nullable=True),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("path", sa.String(300), nullable=False),  # relative to the data directory
+    sa.Column("thumb_path", sa.String(300), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+job_images = sa.Table(
+    "job_images",
+    metadata,
+    sa.Column("job_id", ID, sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("idx", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("sha256", sa.String(64), sa.ForeignKey("images.sha256"), nullable=False),
+    sa.Column("source_url", sa.Text, nullable=True),
+    sa.Column("rating", sa.SmallInteger, nullable=True),
+    sa.Column("winner", sa.Boolean, nullable=False, default=False),
+    sa.Index("ix_job_images_sha", "sha256"),
+)
+
+# Money committed per job. No FK to jobs: deleting history must not give budget back.
+ledger = sa.Table(
+    "ledger",
+    metadata,
+    sa.Column("job_id", ID, primary_key=True),
+    sa.Column("run_id", ID, nullable=False),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("endpoint", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),  # the day the spend counts against
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    # reserved -> billed (provider reported) | estimated (no report: the estimate stands) | released
+    sa.Column("state", sa.String(12), nullable=False),
+    sa.Column("reserved_usd_nanos", Nanos, nullable=False),
+    sa.Column("usd_nanos", Nanos, nullable=False),  # what counts against the budget now
+    sa.Column("billed_amount", sa.String(40), nullable=True),
+    sa.Column("billed_unit", sa.String(16), nullable=True),
+    sa.Index("ix_ledger_endpoint_created", "endpoint", "created_at"),
+)
+
+# The budget caps set in Settings (NULL: fall back on the environment). Its single
+# row is also the lock that serialises check-and-reserve on PostgreSQL.
+budget = sa.Table(
+    "budget",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("daily_usd_nanos", Nanos, nullable=True),
+    sa.Column("total_usd_nanos", Nanos, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+# --- engines ------------------------------------------------------------------------
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def normalize_url(url: str) -> str:
+    """Pick the installed PostgreSQL driver (psycopg 3) when the URL names none."""
+    url = url.strip()
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def get_engine(url: str) -> Engine:
+    """One engine per URL per process (each holds a connection pool)."""
+    url = normalize_url(url)
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _make_engine(url)
+            _engines[url] = engine
+        return engine
+
+
+def dispose_engines(url: str | None = None) -> None:
+    """Close pooled connections (tests drop databases; a child process after fork)."""
+    with _engines_lock:
+        keys = [normalize_url(url)] if url else list(_engines)
+        for key in keys:
+            engine = _engines.pop(key, None)
+            if engine is not None:
+                engine.dispose()
+
+
+def _make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            pool_size=8,
+            max_overflow=16,
+        )
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn, _record):  # noqa: ANN001
+            # Let SQLAlchemy's "begin" event below decide how transactions start.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):  # noqa: ANN001
+            immediate = conn.get_execution_options().get("studio_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=16)
+
+
+@contextlib.contextmanager
+def read(engine: Engine) -> Iterator[Connection]:
+    """A short read transaction (one consistent snapshot on SQLite)."""
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+@contextlib.contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """A short write transaction: commits on success, rolls back on any error."""
+    with engine.connect() as conn:
+        conn.execution_options(studio_write=True)
+        with conn.begin():
+            yield conn
+
+
+# --- migrations ---------------------------------------------------------------------
+Migration = Callable[[Connection], None]
+
+
+def _v2_provider_seconds(conn: Connection) -> None:
+    conn.exec_driver_sql("ALTER TABLE jobs ADD COLUMN provider_seconds FLOAT")
+
+
+# version -> the step that brings version-1 to version.
+MIGRATIONS: dict[int, Migration] = {2: _v2_provider_seconds}
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer Image Studio; refusing to touch it."""
+
+
+def _lock_for_migration(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        # Several app processes may start at once against one PostgreSQL.
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274001)")
+    # SQLite: write() already began with BEGIN IMMEDIATE, which excludes other writers.
+
+
+def current_version(conn: Connection) -> int | None:
+    if not sa.inspect(conn).has_table("schema_version"):
+        return None
+    return conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
+
+
+def migrate(engine: Engine, migrations: Mapping[int, Migration] | None = None) -> int:
+    """Bring the database to the newest schema; returns the version it is at."""
+    steps = dict(MIGRATIONS if migrations is None else migrations)
+    target = max([SCHEMA_VERSION, *steps])
+    with write(engine) as conn:
+        _lock_for_migration(conn)
+        version = current_version(conn)
+        now = clock.now()
+        if version is None:
+            metadata.create_all(conn)
+            conn.execute(schema_version.insert(), [{"version": target, "applied_at": now}])
+            version = target
+        elif version > target:
+            raise SchemaTooNew(
+                f"The history database is at schema version {version}, newer than this app "
+                f"({target}). Update Image Studio or point IMAGE_STUDIO_DATABASE_URL elsewhere."
+            )
+        else:
+            for step in range(version + 1, target + 1):
+                steps[step](conn)
+                conn.execute(schema_version.insert(), [{"version": step, "applied_at": now}])
+            version = target
+        if conn.execute(sa.select(budget.c.id).where(budget.c.id == 1)).first() is None:
+            conn.execute(budget.insert(), [{"id": 1, "updated_at": now}])
+    return version

@@ -1,0 +1,2 @@
+"""What leaves the app: downloads, ZIPs and CSVs, reports, contact sheets, copy-as-code.
+"""

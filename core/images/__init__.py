@@ -1,0 +1,2 @@
+"""Images on their way in: preparation before any paid call, recipes, masks.
+"""

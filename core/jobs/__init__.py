@@ -1,0 +1,2 @@
+"""The job runner and the life of one job, from submission to the stored image.
+"""

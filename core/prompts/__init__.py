@@ -1,0 +1,2 @@
+"""Prompt templates and the Studio form as data (the batch a prompt makes).
+"""

@@ -1,0 +1,2 @@
+"""Exact money, the budget ledger and what a batch costs.
+"""

@@ -1,0 +1,266 @@
+"""The spend ledger and the budget cap.
+
+Every job has one ledger row from the moment it is queued: its estimate is
+*reserved* then, and later becomes *billed* (the provider reported the cost),
+*estimated* (no report: the estimate stands as billed, flagged) or *released*
+(never sent, or a failure the provider does not charge for). Budgets sum
+``usd_nanos`` over rows that are not released, so reserved money counts at once
+and two quick clicks can never both fit in the same last dollar.
+
+The check and the reservation run in one write transaction that first locks
+the single ``budget`` row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's
+``BEGIN IMMEDIATE`` already admits one writer), so concurrent submissions from
+any number of threads or processes are serialised.
+
+Emulator jobs are metered apart from live ones against the same caps: play
+money must neither eat the real budget nor escape the cap in a demo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+import clock
+from core import config, db
+from core.spend.money import format_usd, nanos_to_usd, usd_to_nanos
+
+__all__ = [
+    "BudgetExceeded",
+    "Caps",
+    "Reservation",
+    "Spend",
+    "day_start",
+    "get_caps",
+    "release",
+    "reserve",
+    "set_caps",
+    "settle",
+    "spend",
+]
+
+COUNTING = ("reserved", "billed", "estimated")
+
+
+class BudgetExceeded(Exception):
+    """A submission refused by the cap; ``str()`` names the estimate and what is left."""
+
+    def __init__(
+        self, message: str, *, scope: str, needed: Decimal | None, left: Decimal | None, cap: Decimal | None
+    ) -> None:
+        super().__init__(message)
+        self.scope = scope  # daily / total / unpriced
+        self.needed = needed
+        self.left = left
+        self.cap = cap
+
+
+@dataclass(frozen=True)
+class Caps:
+    daily: Decimal | None
+    total: Decimal | None
+    daily_source: str | None  # settings / environment / None
+    total_source: str | None
+
+
+@dataclass(frozen=True)
+class Reservation:
+    job_id: str
+    run_id: str
+    provider: str
+    endpoint: str
+    usd: Decimal | None  # None: the catalogue could not price it in USD
+
+
+@dataclass(frozen=True)
+class Spend:
+    """What a page shows next to the budget (all USD)."""
+
+    endpoint: str
+    today: Decimal  # reserved + billed since local midnight
+    total: Decimal
+    pending: Decimal  # of which still only reserved (jobs not finished)
+    caps: Caps
+    left_today: Decimal | None  # None: no cap
+    left_total: Decimal | None
+
+
+def day_start(now: datetime | None = None) -> datetime:
+    """Local midnight (the app host's calendar day), in UTC."""
+    local = (now or clock.now()).astimezone()
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
+def get_caps(conn: Connection, *, lock: bool = False) -> Caps:
+    query = sa.select(db.budget.c.daily_usd_nanos, db.budget.c.total_usd_nanos).where(db.budget.c.id == 1)
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    env_daily, env_total = config.budget_from_env()
+    daily_n, total_n = (row[0], row[1]) if row else (None, None)
+    daily = nanos_to_usd(daily_n) if daily_n is not None else env_daily
+    total = nanos_to_usd(total_n) if total_n is not None else env_total
+    return Caps(
+        daily=daily,
+        total=total,
+        daily_source="settings" if daily_n is not None else ("environment" if env_daily is not None else None),
+        total_source="settings" if total_n is not None else ("environment" if env_total is not None else None),
+    )
+
+
+def set_caps(conn: Connection, daily: Decimal | None, total: Decimal | None) -> None:
+    """Caps from Settings; None falls back on the environment variable (or no cap)."""
+    for value in (daily, total):
+        if value is not None and value < 0:
+            raise ValueError("a budget cap cannot be negative")
+    conn.execute(
+        db.budget.update()
+        .where(db.budget.c.id == 1)
+        .values(
+            daily_usd_nanos=None if daily is None else usd_to_nanos(daily),
+            total_usd_nanos=None if total is None else usd_to_nanos(total),
+            updated_at=clock.now(),
+        )
+    )
+
+
+def _spent_nanos(conn: Connection, endpoint: str, since: datetime | None = None) -> int:
+    query = sa.select(sa.func.coalesce(sa.func.sum(db.ledger.c.usd_nanos), 0)).where(
+        db.ledger.c.endpoint == endpoint, db.ledger.c.state.in_(COUNTING)
+    )
+    if since is not None:
+        query = query.where(db.ledger.c.created_at >= since)
+    return int(conn.execute(query).scalar_one())
+
+
+def reserve(conn: Connection, items: Sequence[Reservation], *, now: datetime | None = None) -> None:
+    """Check the caps and reserve every item, or raise :class:`BudgetExceeded` and reserve none.
+
+    Must run inside ``db.write`` together with the inserts of the jobs it pays
+    for, so a refused submission leaves nothing behind.
+    """
+    if not items:
+        return
+    now = now or clock.now()
+    caps = get_caps(conn, lock=True)
+    capped = caps.daily is not None or caps.total is not None
+    endpoints = {item.endpoint for item in items}
+    if capped and any(item.usd is None for item in items):
+        raise BudgetExceeded(
+            "Not submitted: a budget cap is set but this request has no price in USD to check "
+            "against it. Remove the cap in Settings or choose a priced model.",
+            scope="unpriced",
+            needed=None,
+            left=None,
+            cap=caps.daily if caps.daily is not None else caps.total,
+        )
+    for endpoint in endpoints:
+        needed = sum((usd_to_nanos(i.usd, round_up=True) for i in items if i.endpoint == endpoint and i.usd), 0)
+        what = "this request is" if len(items) == 1 else f"these {len(items)} jobs are"
+        meter = " (simulated spend on the emulator)" if endpoint == "emulator" else ""
+        if caps.daily is not None:
+            left = usd_to_nanos(caps.daily) - _spent_nanos(conn, endpoint, day_start(now))
+            if needed > left:
+                raise BudgetExceeded(
+                    f"Not submitted: {what} estimated at {format_usd(nanos_to_usd(needed))}, but only "
+                    f"{format_usd(nanos_to_usd(max(left, 0)))} is left of today's "
+                    f"{format_usd(caps.daily)} budget{meter}.",
+                    scope="daily",
+                    needed=nanos_to_usd(needed),
+                    left=nanos_to_usd(max(left, 0)),
+                    cap=caps.daily,
+                )
+        if caps.total is not None:
+            left = usd_to_nanos(caps.total) - _spent_nanos(conn, endpoint)
+            if needed > left:
+                raise BudgetExceeded(
+                    f"Not submitted: {what} estimated at {format_usd(nanos_to_usd(needed))}, but only "
+                    f"{format_usd(nanos_to_usd(max(left, 0)))} is left of the total "
+                    f"{format_usd(caps.total)} budget{meter}.",
+                    scope="total",
+                    needed=nanos_to_usd(needed),
+                    left=nanos_to_usd(max(left, 0)),
+                    cap=caps.total,
+                )
+    conn.execute(
+        db.ledger.insert(),
+        [
+            {
+                "job_id": i.job_id,
+                "run_id": i.run_id,
+                "provider": i.provider,
+                "endpoint": i.endpoint,
+                "created_at": now,
+                "updated_at": now,
+                "state": "reserved",
+                "reserved_usd_nanos": usd_to_nanos(i.usd, round_up=True) if i.usd is not None else 0,
+                "usd_nanos": usd_to_nanos(i.usd, round_up=True) if i.usd is not None else 0,
+            }
+            for i in items
+        ],
+    )
+
+
+def settle(
+    conn: Connection,
+    job_id: str,
+    *,
+    usd: Decimal | None,
+    amount: Decimal | None = None,
+    unit: str | None = None,
+    estimated: bool,
+) -> None:
+    """Record the final cost: the provider's report, or (``estimated``) the reservation standing.
+
+    ``usd`` None keeps the reserved USD figure (a report in credits with no USD rate).
+    """
+    values: dict[str, object] = {
+        "state": "estimated" if estimated else "billed",
+        "updated_at": clock.now(),
+        "billed_amount": None if amount is None else str(amount),
+        "billed_unit": unit,
+    }
+    if usd is not None:
+        values["usd_nanos"] = usd_to_nanos(usd)
+    else:
+        values["usd_nanos"] = db.ledger.c.reserved_usd_nanos
+    conn.execute(db.ledger.update().where(db.ledger.c.job_id == job_id).values(**values))
+
+
+def release(conn: Connection, job_id: str) -> None:
+    """Give the reservation back: the job was never charged."""
+    conn.execute(
+        db.ledger.update()
+        .where(db.ledger.c.job_id == job_id)
+        .values(state="released", usd_nanos=0, updated_at=clock.now())
+    )
+
+
+def spend(conn: Connection, endpoint: str = "live", *, now: datetime | None = None) -> Spend:
+    now = now or clock.now()
+    caps = get_caps(conn)
+    today = _spent_nanos(conn, endpoint, day_start(now))
+    total = _spent_nanos(conn, endpoint)
+    pending = int(
+        conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(db.ledger.c.usd_nanos), 0)).where(
+                db.ledger.c.endpoint == endpoint, db.ledger.c.state == "reserved"
+            )
+        ).scalar_one()
+    )
+    left_today = None if caps.daily is None else max(caps.daily - nanos_to_usd(today), Decimal(0))
+    left_total = None if caps.total is None else max(caps.total - nanos_to_usd(total), Decimal(0))
+    return Spend(
+        endpoint=endpoint,
+        today=nanos_to_usd(today),
+        total=nanos_to_usd(total),
+        pending=nanos_to_usd(pending),
+        caps=caps,
+        left_today=left_today,
+        left_total=left_total,
+    )
