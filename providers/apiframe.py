@@ -88,6 +88,7 @@ class ApiframeProvider(HttpProvider):
     key_header = "X-API-Key"
     version_suffix = "/v2"
     idempotent_create = True
+    charges_failed_jobs = False  # FAQ: a FAILED job has creditCost 0, credits refunded
 
     def submit(self, request: ImageRequest, *, idempotency_key: str | None = None) -> JobStatus:
         # Always an idempotency key (same key -> same job), so a resend cannot create a second job.

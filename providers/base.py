@@ -34,6 +34,8 @@ class Provider(ABC):
     default_model: ClassVar[str]
     # True where the create request honours an idempotency key (safe to resend).
     idempotent_create: ClassVar[bool] = False
+    # False where the provider's docs say a job it reports as failed is not charged (credits refunded).
+    charges_failed_jobs: ClassVar[bool] = True
     synchronous: ClassVar[bool] = False
 
     def __init__(

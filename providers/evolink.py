@@ -92,6 +92,7 @@ class EvoLinkProvider(HttpProvider):
     MODELS: ClassVar[dict[str, ModelCaps]] = MODELS
     default_model = "gpt-image-2"
     version_suffix = "/v1"
+    charges_failed_jobs = False  # error-codes page: failed tasks are not charged (reserved credits returned)
 
     def submit(self, request: ImageRequest, *, idempotency_key: str | None = None) -> JobStatus:
         return self._status(self.send_create(request, idempotency_key=idempotency_key))

@@ -17,6 +17,7 @@ import clock
 __all__ = [
     "JOB_STATES",
     "QUALITY_ORDER",
+    "QUALITY_WORDS",
     "TERMINAL_STATES",
     "ImageRequest",
     "InputImage",
@@ -32,6 +33,10 @@ JOB_STATES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "canc
 TERMINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
 # Every quality any model takes, in the order people read them (a model offers a subset).
 QUALITY_ORDER: tuple[str, ...] = ("low", "medium", "high", "xhigh", "max", "auto")
+# How every page, export and report spells a quality.
+QUALITY_WORDS: dict[str, str] = {
+    "low": "Low", "medium": "Medium", "high": "High", "xhigh": "Extra high", "max": "Max", "auto": "Auto",
+}
 
 MIME_BY_FORMAT = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
 
