@@ -141,14 +141,15 @@ class EvoLinkProvider(HttpProvider):
             )
         error: ProviderError | None = None
         if state == "failed":
-            err = body.get("error") if isinstance(body.get("error"), dict) else {"message": body.get("error")}
+            raw_error = body.get("error")
+            err = raw_error if isinstance(raw_error, dict) else {"message": raw_error}
             if err.get("code") == "request_cancelled":
                 state = "canceled"
             error = self._failure(err, body)
         elif state == "canceled":
             error = JobCanceled("The EvoLink task was canceled.", provider=self.name, sent=True)
-        task_info = body.get("task_info") if isinstance(body.get("task_info"), dict) else {}
-        usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+        task_info = _object(body.get("task_info"))
+        usage = _object(body.get("usage"))
         progress = body.get("progress")
         results = body.get("results") or []
         return JobStatus(
@@ -192,3 +193,8 @@ class EvoLinkProvider(HttpProvider):
 
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object field, or an empty one when EvoLink sent something else (or nothing)."""
+    return value if isinstance(value, dict) else {}

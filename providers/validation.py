@@ -96,7 +96,7 @@ def check_free_size(size: str) -> str | None:
 def is_experimental_size(size: str) -> bool:
     """Above 2560x1440 OpenAI calls gpt-image-2 output "experimental" (allowed; the UI may warn)."""
     m = _WXH.match(size)
-    return bool(m) and int(m.group(1)) * int(m.group(2)) > FREE_SIZE_EXPERIMENTAL_PIXELS
+    return m is not None and int(m.group(1)) * int(m.group(2)) > FREE_SIZE_EXPERIMENTAL_PIXELS
 
 
 def _round16(v: int) -> int:
