@@ -29,7 +29,7 @@ from typing import Any
 import uvicorn
 
 from .app import build_app, check_fault
-from .common import sniff_format
+from .files import sniff_format
 from .store import PROVIDERS, Store
 
 __all__ = ["PROVIDERS", "Emulator"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -16,9 +17,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import clock
 
 from .apiframe import ApiframeAPI
-from .common import DropConnection, FileService, ProviderAPI, drop_response, retry_headers, sniff_format
+from .common import DropConnection, ProviderAPI, drop_response, retry_headers
 from .coretoday import CoreTodayAPI
 from .evolink import EvoLinkAPI
+from .files import FileService, sniff_format
 from .openai_api import OpenAIAPI
 from .store import FAULT_KINDS, FAULT_OPS, MIME_BY_EXT, PROVIDERS, Job, Store
 
@@ -111,11 +113,36 @@ def build_app(store: Store) -> Starlette:
     server_log = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, _QuietDrops) for f in server_log.filters):
         server_log.addFilter(_QuietDrops())
+    routes = _Admin(store, files).routes()
+    for api in apis:
+        routes.extend(api.routes())
+    app = Starlette(routes=routes)
+    app.add_middleware(_RequestLog, store=store)
+    return app
 
-    async def health(request: Request) -> Response:
-        return JSONResponse({"service": SERVICE, "version": VERSION, "latency": store.latency})
 
-    async def faults(request: Request) -> Response:
+class _Admin:
+    """``/_admin/`` (tests and benchmarks drive the emulator through it) and ``/_files/`` (the CDN)."""
+
+    def __init__(self, store: Store, files: FileService) -> None:
+        self.store = store
+        self.files = files
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/_admin/health", self.health, methods=["GET"]),
+            Route("/_admin/faults", self.faults, methods=["POST"]),
+            Route("/_admin/stats", self.stats, methods=["GET"]),
+            Route("/_admin/reset", self.reset, methods=["POST"]),
+            Route("/_admin/latency", self.latency, methods=["POST"]),
+            Route("/_admin/uploads", self.uploads, methods=["POST"]),
+            Route("/_files/{name:path}", self.serve_file, methods=["GET", "HEAD"]),
+        ]
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"service": SERVICE, "version": VERSION, "latency": self.store.latency})
+
+    async def faults(self, request: Request) -> Response:
         try:
             spec = await request.json()
             if not isinstance(spec, dict):
@@ -123,27 +150,27 @@ def build_app(store: Store) -> Starlette:
             fault = check_fault(spec)
         except ValueError as e:
             return JSONResponse({"error": str(e)}, status_code=400)
-        store.add_fault(fault)
-        return JSONResponse({"ok": True, "faults": store.stats()["faults"]})
+        self.store.add_fault(fault)
+        return JSONResponse({"ok": True, "faults": self.store.stats()["faults"]})
 
-    async def stats(request: Request) -> Response:
-        return JSONResponse(store.stats())
+    async def stats(self, request: Request) -> Response:
+        return JSONResponse(self.store.stats())
 
-    async def reset(request: Request) -> Response:
-        store.reset()
+    async def reset(self, request: Request) -> Response:
+        self.store.reset()
         return JSONResponse({"ok": True})
 
-    async def latency(request: Request) -> Response:
+    async def latency(self, request: Request) -> Response:
         try:
             seconds = (await request.json())["seconds"]
             if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
                 raise ValueError
         except (ValueError, KeyError, TypeError):
             return JSONResponse({"error": 'send {"seconds": <number >= 0>}'}, status_code=400)
-        store.latency = float(seconds)
-        return JSONResponse({"ok": True, "latency": store.latency})
+        self.store.latency = float(seconds)
+        return JSONResponse({"ok": True, "latency": self.store.latency})
 
-    async def uploads(request: Request) -> Response:
+    async def uploads(self, request: Request) -> Response:
         mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if not mime.startswith("image/"):
             return JSONResponse({"error": "send the image bytes with Content-Type image/*"}, status_code=400)
@@ -153,40 +180,43 @@ def build_app(store: Store) -> Starlette:
         ext = sniff_format(data)
         if ext is None:
             return JSONResponse({"error": f"not a readable image ({mime})"}, status_code=400)
-        name = store.store_upload(data, ext)
-        return JSONResponse({"url": store.upload_url(name)})
+        name = self.store.store_upload(data, ext)
+        return JSONResponse({"url": self.store.upload_url(name)})
 
-    async def serve_file(request: Request) -> Response:
+    async def serve_file(self, request: Request) -> Response:
         name = request.path_params["name"]
-        found = files.job_for(name)
+        found = self.files.job_for(name)
         if found is not None:
             job = found[0]
             request.state.emu_provider = job.provider
-            answer = await _file_fault(store, job)
+            answer = await _file_fault(self.store, job)
             if answer is not None:
                 return answer
             if job.expired:
-                return PlainTextResponse("expired: this result URL is no longer available", status_code=404)
-        data = await files.read(name)
+                return _gone()
+        data = await self.files.read(name)
         if data is None:
             return PlainTextResponse("not found", status_code=404)
         mime = MIME_BY_EXT.get(name.rpartition(".")[2], "application/octet-stream")
         return Response(data, media_type=mime, headers={"Cache-Control": "public, max-age=86400"})
 
-    routes: list[Route] = [
-        Route("/_admin/health", health, methods=["GET"]),
-        Route("/_admin/faults", faults, methods=["POST"]),
-        Route("/_admin/stats", stats, methods=["GET"]),
-        Route("/_admin/reset", reset, methods=["POST"]),
-        Route("/_admin/latency", latency, methods=["POST"]),
-        Route("/_admin/uploads", uploads, methods=["POST"]),
-        Route("/_files/{name:path}", serve_file, methods=["GET", "HEAD"]),
-    ]
-    for api in apis:
-        routes.extend(api.routes())
-    app = Starlette(routes=routes)
-    app.add_middleware(_RequestLog, store=store)
-    return app
+
+def _gone() -> Response:
+    return PlainTextResponse("expired: this result URL is no longer available", status_code=404)
+
+
+# Result-download faults answered at once, CDN-style (plain text, no provider error shape).
+_FILE_FAULT_ANSWERS: dict[str, Callable[[dict[str, Any]], Response]] = {
+    "rate_limit": lambda fault: PlainTextResponse(
+        "rate limited", status_code=429, headers=retry_headers(fault.get("retry_after"))
+    ),
+    "server_error": lambda fault: PlainTextResponse("internal error", status_code=500),
+    "malformed": lambda fault: Response(b"\x00this is not an image\x00", media_type="image/png"),
+    "auth": lambda fault: PlainTextResponse("access denied", status_code=401),
+    "quota": lambda fault: PlainTextResponse("payment required", status_code=402),
+    "drop_after_create": drop_response,
+    "model_not_found": lambda fault: PlainTextResponse("not found", status_code=404),
+}
 
 
 async def _file_fault(store: Store, job: Job) -> Response | None:
@@ -198,23 +228,10 @@ async def _file_fault(store: Store, job: Job) -> Response | None:
     if kind == "slow":
         await asyncio.sleep(float(fault.get("delay") or 1.0))
         return None
-    if kind == "rate_limit":
-        return PlainTextResponse("rate limited", status_code=429, headers=retry_headers(fault.get("retry_after")))
-    if kind == "server_error":
-        return PlainTextResponse("internal error", status_code=500)
-    if kind == "malformed":
-        return Response(b"\x00this is not an image\x00", media_type="image/png")
-    if kind == "auth":
-        return PlainTextResponse("access denied", status_code=401)
-    if kind == "quota":
-        return PlainTextResponse("payment required", status_code=402)
-    if kind == "drop_after_create":
-        return drop_response(fault)
     if kind == "expired_url":
         with store.lock:  # from now on every URL of this job is gone
             job.expired = True
             store.save(job)
-        return PlainTextResponse("expired: this result URL is no longer available", status_code=404)
-    if kind == "model_not_found":
-        return PlainTextResponse("not found", status_code=404)
-    return None  # job_failed / moderation cannot act on a finished file
+        return _gone()
+    answer = _FILE_FAULT_ANSWERS.get(kind)
+    return answer(fault) if answer is not None else None  # job_failed / moderation cannot act on a finished file

@@ -1,32 +1,38 @@
-"""Pieces shared by the four emulated providers: size rules, the request
-pipeline (faults, then auth), input-image fetching (loopback only) and the
-files the emulator serves under ``/_files/``."""
+"""The request pipeline the four emulated providers share: faults first, then auth,
+then the provider's own validation, the job, and its answer; plus the canned answers
+(a proxy's 502, a dropped connection, a cut-off body) faults produce.
+
+Size rules live in ``emulator.sizes`` and served files in ``emulator.files``; the names
+the providers and tests always imported from here still are.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
-import logging
-import math
-import secrets
 import time
-from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, TypeGuard
 
-import httpx
-from PIL import UnidentifiedImageError
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 import clock
 
-from . import images
+from .files import FileService, InputError
+from .sizes import (
+    GPT2_RATIOS,
+    MAX_EDGE,
+    MAX_PIXELS,
+    MIN_PIXELS,
+    RATIO_PIXELS,
+    gpt2_size_problem,
+    parse_wxh,
+    ratio_to_pixels,
+)
 from .store import JOB_FAULT_KINDS, QUEUE_FRACTION, Job, Store
-
-log = logging.getLogger(__name__)
 
 __all__ = [
     "GPT2_RATIOS",
@@ -44,96 +50,15 @@ __all__ = [
     "ratio_to_pixels",
 ]
 
-# gpt-image-2 size rules (the openai package 3.57, image_generate_params.py `size`).
-MIN_PIXELS = 655_360
-MAX_PIXELS = 8_294_400
-MAX_EDGE = 3840
-MAX_RATIO = 3
-RATIO_PIXELS = {"1:1": (1024, 1024), "3:2": (1536, 1024), "2:3": (1024, 1536)}
-GPT2_RATIOS = (
-    "1:1", "1:2", "2:1", "1:3", "3:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "9:21", "21:9",
-)  # fmt: skip
-# EvoLink's resolution tiers, read as a target pixel area (our stand-in: not published).
-RESOLUTION_AREA = {"1K": 1024 * 1024, "2K": 2048 * 2048, "4K": 3840 * 2160}
-ALLOWED_INPUT_FORMATS = ("png", "jpeg", "webp")
-
-
-def parse_wxh(size: str) -> tuple[int, int] | None:
-    w, sep, h = size.lower().partition("x")
-    if not sep or not w.isdigit() or not h.isdigit():
-        return None
-    return int(w), int(h)
-
-
-def gpt2_size_problem(width: int, height: int) -> str | None:
-    """Why ``width``x``height`` breaks the gpt-image-2 rules, or None when it is fine."""
-    if width % 16 or height % 16:
-        return "both edges must be multiples of 16"
-    if max(width, height) > MAX_EDGE:
-        return f"the longest edge must be at most {MAX_EDGE} px"
-    if max(width, height) > MAX_RATIO * min(width, height):
-        return "the aspect ratio must be between 1:3 and 3:1"
-    if not MIN_PIXELS <= width * height <= MAX_PIXELS:
-        return f"the image must have between {MIN_PIXELS:,} and {MAX_PIXELS:,} pixels"
-    return None
-
-
-def ratio_to_pixels(ratio: str, resolution: str | None = None) -> tuple[int, int]:
-    """Pixels for an aspect ratio: the classic three map to OpenAI's sizes; other
-    ratios (and any ratio with a 1K/2K/4K tier) get about the tier's pixel area,
-    edges multiples of 16, within the gpt-image-2 limits."""
-    if resolution is None and ratio in RATIO_PIXELS:
-        return RATIO_PIXELS[ratio]
-    a, b = (int(x) for x in ratio.split(":"))
-    area = RESOLUTION_AREA[resolution or "1K"]
-    w = math.sqrt(area * a / b)
-    h = w * b / a
-    scale = min(1.0, MAX_EDGE / max(w, h))
-    w16 = max(16, int(w * scale / 16) * 16)  # round down: never above the tier area
-    h16 = max(16, int(h * scale / 16) * 16)
-    while max(w16, h16) > MAX_RATIO * min(w16, h16):  # rounding pushed it past 3:1
-        if w16 > h16:
-            w16 -= 16
-        else:
-            h16 -= 16
-    return w16, h16  # every tier's area is far above MIN_PIXELS (tests check each ratio and tier)
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+# What a provider's ``build`` step hands ``submit``: ``new_job`` keyword arguments, or
+# (an idempotent replay) the answer to send as it is.
+Build = Callable[[Request], Awaitable[dict[str, Any] | Response]]
 
 
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
-
-
-def sniff_format(data: bytes) -> str | None:
-    try:
-        fmt = (images.decode(data).format or "").lower()
-    except (UnidentifiedImageError, OSError, ValueError):
-        return None
-    return "jpeg" if fmt in ("jpg", "mpo") else fmt  # Pillow calls some camera JPEGs MPO
-
-
-def new_token(n: int = 8) -> str:
-    return secrets.token_hex(n)
-
-
-class InputError(Exception):
-    """A request the emulator refuses (bad input image URL, unreadable file...)."""
-
-    def __init__(self, message: str, *, field: str = "input_images", status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.status = status
 
 
 class Refusal(Exception):
@@ -177,143 +102,6 @@ def malformed_response() -> Response:
     return Response(b'{"status": "ok", "data": [{"b64_json": "iVBORw0K', media_type="application/json")
 
 
-class FileService:
-    """Files served under ``/_files/``: uploads, and job results rendered on first request."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def job_for(self, name: str) -> tuple[Job, int] | None:
-        stem, _, _ = name.rpartition(".")
-        job_id, _, idx = stem.rpartition("-")
-        job = self.store.get(job_id)
-        if job is None or not idx.isdigit() or job.sync:
-            return None
-        index = int(idx) - 1
-        if not 0 <= index < job.params["n"] or name != self.store.result_name(job, index):
-            return None
-        return job, index
-
-    async def read(self, name: str) -> bytes | None:
-        """The bytes of a file, or None when there is no such file (or it is not ready)."""
-        if "/" in name.strip("/") and not name.startswith("uploads/"):
-            return None
-        if name.startswith("uploads/"):
-            path = self.store.uploads_dir / name.removeprefix("uploads/")
-            if "/" in name.removeprefix("uploads/") or not path.is_file():
-                return None
-            return await run_in_threadpool(path.read_bytes)
-        found = self.job_for(name)
-        if found is None:
-            return None
-        job, index = found
-        state, _, _ = self.store.observe(job)
-        if state != "succeeded":
-            return None
-        path = self.store.files_dir / name
-        if path.is_file():
-            return await run_in_threadpool(path.read_bytes)
-        return await run_in_threadpool(self._render_to_disk, job, index, path)
-
-    def prerender(self, job: Job) -> None:
-        """Render a job's results now, so they exist when it completes (as a real provider's do).
-
-        Opt-in (``Emulator(prerender=True)``): by default results are rendered on their
-        first download, which puts the emulator's rendering after "succeeded".
-        """
-        for index in range(job.params["n"]):
-            path = self.store.files_dir / self.store.result_name(job, index)
-            if not path.is_file():
-                try:
-                    self._render_to_disk(job, index, path)
-                except (OSError, ValueError) as err:  # the first download renders it again, and reports
-                    log.warning("emulator: could not prerender %s: %s", path.name, err)
-                    return
-
-    def _render_to_disk(self, job: Job, index: int, path: Any) -> bytes:
-        data = render_job(self.store, job, index)
-        tmp = path.with_suffix(f".{new_token(4)}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-        return data
-
-    async def fetch(self, url: str, *, max_bytes: int) -> bytes:
-        """An input image from a loopback URL (the emulator's own files are read from disk)."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InputError(f"input image URL {url!r} is not an http(s) URL")
-        if not is_loopback(parts.hostname):
-            raise InputError(
-                f"input image URL {url} is not on this machine: the emulator never fetches from the "
-                "internet. Upload the file first (POST /_admin/uploads, or Emulator.upload) and pass "
-                "the 127.0.0.1 URL it returns."
-            )
-        try:
-            port = parts.port
-        except ValueError:
-            raise InputError(f"input image URL {url!r} has an invalid port") from None
-        own = self.store.base_url and urlsplit(self.store.base_url).port == port
-        if own and parts.path.startswith("/_files/"):
-            name = parts.path.removeprefix("/_files/")
-            found = self.job_for(name)
-            if found is not None and found[0].expired:
-                raise InputError(f"input image URL {url} has expired")
-            data = await self.read(name)
-            if data is None:
-                raise InputError(f"input image URL {url} answered 404")
-        else:
-            try:
-                # No proxies from the environment and no redirects: the fetch must stay on loopback.
-                async with httpx.AsyncClient(timeout=10, follow_redirects=False, trust_env=False) as client:
-                    resp = await client.get(url)
-            except httpx.HTTPError as e:
-                raise InputError(f"could not fetch input image URL {url}: {e}") from e
-            if resp.status_code != 200:
-                raise InputError(f"input image URL {url} answered HTTP {resp.status_code}")
-            data = resp.content
-        if len(data) > max_bytes:
-            raise InputError(f"input image {url} is {len(data):,} bytes; the limit is {max_bytes:,}")
-        return data
-
-    async def fetch_inputs(self, urls: list[Any], *, max_bytes: int, field: str = "input_images") -> list[str]:
-        """Fetch, check and keep input images; returns their upload names."""
-        names = []
-        for url in urls:
-            if not isinstance(url, str) or not url:
-                raise InputError("input image URLs must be non-empty strings", field=field)
-            try:
-                data = await self.fetch(url, max_bytes=max_bytes)
-            except InputError as e:
-                e.field = field
-                raise
-            names.append(self.keep_image(data, label=url, field=field))
-        return names
-
-    def keep_image(self, data: bytes, *, label: str, field: str = "input_images") -> str:
-        fmt = sniff_format(data)
-        if fmt not in ALLOWED_INPUT_FORMATS:
-            raise InputError(f"input image {label} is not a PNG, JPEG or WebP image", field=field)
-        return self.store.store_upload(data, fmt)
-
-
-def render_job(store: Store, job: Job, index: int) -> bytes:
-    p = job.params
-    inputs = [(store.uploads_dir / name).read_bytes() for name in job.inputs]
-    return images.render(
-        width=p["width"],
-        height=p["height"],
-        fmt=p["format"],
-        prompt=p["prompt"],
-        index=index,
-        provider=job.provider,
-        model=job.model,
-        quality=p.get("quality", ""),
-        compression=p.get("compression"),
-        transparent=bool(p.get("transparent")),
-        inputs=inputs,
-    )
-
-
 class ProviderAPI:
     """One emulated provider: its error shape, its auth header, its faults."""
 
@@ -331,6 +119,10 @@ class ProviderAPI:
         self.files = files
 
     # --- provider-specific -----------------------------------------------------
+    def routes(self) -> list[Route]:
+        """The provider's endpoints under its own prefix (``/openai/...``)."""
+        raise NotImplementedError
+
     def error(
         self,
         status: int,
@@ -469,7 +261,7 @@ class ProviderAPI:
         value = d.get(name)
         if value is None:
             return default
-        if value not in allowed:
+        if not isinstance(value, str) or value not in allowed:
             raise self.refuse(
                 f"{where}{name} must be one of {', '.join(allowed)} (got {value!r})", param=f"{where}{name}"
             )
@@ -514,7 +306,7 @@ class ProviderAPI:
     def created(self, job: Job) -> Response:
         raise NotImplementedError
 
-    async def submit(self, request: Request, build: Any) -> Response:
+    async def submit(self, request: Request, build: Build) -> Response:
         """begin → ``build(request)`` (validates, fetches inputs, returns ``new_job`` kwargs) → job."""
         stop, fault = await self.begin(request, "submit")
         if stop is not None:
@@ -604,5 +396,5 @@ def retry_headers(retry_after: Any) -> dict[str, str]:
     return {"Retry-After": shown}
 
 
-def is_int(value: Any) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)

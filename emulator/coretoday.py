@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .common import RATIO_PIXELS, ProviderAPI, Refusal, bearer, is_bad_json, iso, new_token
+from .common import RATIO_PIXELS, ProviderAPI, Refusal, bearer, is_bad_json, iso
+from .files import new_token
 from .store import QUEUE_FRACTION, Job
 
 __all__ = ["CoreTodayAPI"]
@@ -124,22 +125,9 @@ class CoreTodayAPI(ProviderAPI):
         return await self.submit(request, build)
 
     async def _spec(self, body: dict[str, Any], uploads: list[tuple[str, bytes, str]]) -> dict[str, Any]:
-        self.only_keys(body, TOP_FIELDS)
-        model = body.get("model")
-        if not model:
-            raise self.refuse("model is required", param="model")
-        if model != MODEL:
-            raise Refusal(self.error(404, "model_not_found", f"Model {model!r} not found; use {MODEL}", param="model"))
-        inp = body.get("input")
-        if not isinstance(inp, dict):
-            raise self.refuse("input is required and must be an object", param="input")
-        inp = dict(inp)
-        self.only_keys(inp, INPUT_FIELDS, "input.")
-        prompt = inp.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise self.refuse("input.prompt is required", param="input.prompt")
-        if len(prompt) > PROMPT_LIMIT:
-            raise self.refuse(f"input.prompt is longer than {PROMPT_LIMIT} characters", param="input.prompt")
+        """A prediction's ``new_job`` arguments; checks run in the order core.today reports them."""
+        inp = self._input(body)
+        prompt = inp["prompt"]
         ratio = self.pick(inp, "aspect_ratio", tuple(RATIO_PIXELS), "1:1", "input.")
         quality = self.pick(inp, "quality", ("low", "medium", "high", "auto"), "auto", "input.")
         if inp.get("background") == "transparent":
@@ -156,6 +144,41 @@ class CoreTodayAPI(ProviderAPI):
         if folder is not None and (not isinstance(folder, str) or len(folder) > 256 or ".." in folder):
             raise self.refuse("output_folder must be a path of at most 256 characters without '..'",
                               param="output_folder")  # fmt: skip
+        names = await self._input_images(inp, uploads)
+        width, height = RATIO_PIXELS[ratio]
+        echo = {k: v for k, v in body.items() if k != "input"} | {"input": inp}
+        return {
+            "job_id": f"pred_{new_token(10)}",
+            "model": MODEL,
+            "params": self.params_for(
+                width=width, height=height, fmt=fmt, quality=quality, n=1, prompt=prompt, compression=compression
+            ),
+            "request": echo,
+            "inputs": names,
+        }
+
+    def _input(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The top-level fields and the model checked; a copy of ``input`` with a checked prompt."""
+        self.only_keys(body, TOP_FIELDS)
+        model = body.get("model")
+        if not model:
+            raise self.refuse("model is required", param="model")
+        if model != MODEL:
+            raise Refusal(self.error(404, "model_not_found", f"Model {model!r} not found; use {MODEL}", param="model"))
+        inp = body.get("input")
+        if not isinstance(inp, dict):
+            raise self.refuse("input is required and must be an object", param="input")
+        inp = dict(inp)
+        self.only_keys(inp, INPUT_FIELDS, "input.")
+        prompt = inp.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise self.refuse("input.prompt is required", param="input.prompt")
+        if len(prompt) > PROMPT_LIMIT:
+            raise self.refuse(f"input.prompt is longer than {PROMPT_LIMIT} characters", param="input.prompt")
+        return inp
+
+    async def _input_images(self, inp: dict[str, Any], uploads: list[tuple[str, bytes, str]]) -> list[str]:
+        """Fetch the URL inputs and keep the uploaded files; ``inp`` is updated to echo the hosted copies."""
         urls = self.url_list(inp.get("input_images"), "input.input_images")
         for key, _, _ in uploads:
             if key != "input_images":
@@ -169,17 +192,7 @@ class CoreTodayAPI(ProviderAPI):
             urls = [*urls, self.store.upload_url(name)]  # the echoed input lists the hosted copy
         if urls:
             inp["input_images"] = urls
-        width, height = RATIO_PIXELS[ratio]
-        echo = {k: v for k, v in body.items() if k != "input"} | {"input": inp}
-        return {
-            "job_id": f"pred_{new_token(10)}",
-            "model": MODEL,
-            "params": self.params_for(
-                width=width, height=height, fmt=fmt, quality=quality, n=1, prompt=prompt, compression=compression
-            ),
-            "request": echo,
-            "inputs": names,
-        }
+        return names
 
     def created(self, job: Job) -> Response:
         # The API reference answers `id`; the upload example reads `job_id`: give both.

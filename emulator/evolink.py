@@ -107,26 +107,10 @@ class EvoLinkAPI(ProviderAPI):
         model = body.get("model") or "gpt-image-1"  # the documented default
         if model not in MAX_INPUT_BYTES:
             raise self.refuse(f"model must be gpt-image-1 or gpt-image-2 (got {model!r})", param="model")
-        prompt = body.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise self.refuse("prompt is required", param="prompt")
-        if model == "gpt-image-1" and math.ceil(len(prompt) / 4) > 2000:
-            raise self.refuse("prompt is longer than 2000 tokens (about 8000 characters)", param="prompt")
-        if model == "gpt-image-2" and len(prompt) > 32000:
-            raise self.refuse("prompt is longer than 32000 characters", param="prompt")
+        prompt = self._prompt(body, model)
         quality = self.pick(body, "quality", ("low", "medium", "high"), "high")
         n = self.int_in(body, "n", 1, 10, 1) or 1
-        size = body.get("size")
-        resolution = body.get("resolution")
-        if model == "gpt-image-1":
-            if resolution is not None:
-                raise self.refuse("resolution is only for gpt-image-2", param="resolution")
-            size = size or "1:1"
-            if size not in GPT1_SIZES:
-                raise self.refuse(f"size must be one of {', '.join(GPT1_SIZES)} (got {size!r})", param="size")
-            width, height = GPT1_SIZES[size]
-        else:
-            width, height = self._gpt2_size(size or "auto", resolution)
+        width, height = self._size(body, model)
         callback = body.get("callback_url")
         if callback is not None and (not isinstance(callback, str) or len(callback) > 2048):
             raise self.refuse("callback_url must be a URL of at most 2048 characters", param="callback_url")
@@ -151,6 +135,28 @@ class EvoLinkAPI(ProviderAPI):
             "request": dict(body),
             "inputs": names,
         }
+
+    def _prompt(self, body: dict[str, Any], model: str) -> str:
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise self.refuse("prompt is required", param="prompt")
+        if model == "gpt-image-1" and math.ceil(len(prompt) / 4) > 2000:
+            raise self.refuse("prompt is longer than 2000 tokens (about 8000 characters)", param="prompt")
+        if model == "gpt-image-2" and len(prompt) > 32000:
+            raise self.refuse("prompt is longer than 32000 characters", param="prompt")
+        return prompt
+
+    def _size(self, body: dict[str, Any], model: str) -> tuple[int, int]:
+        size = body.get("size")
+        resolution = body.get("resolution")
+        if model != "gpt-image-1":
+            return self._gpt2_size(size or "auto", resolution)
+        if resolution is not None:
+            raise self.refuse("resolution is only for gpt-image-2", param="resolution")
+        size = size or "1:1"
+        if size not in GPT1_SIZES:
+            raise self.refuse(f"size must be one of {', '.join(GPT1_SIZES)} (got {size!r})", param="size")
+        return GPT1_SIZES[size]
 
     def _gpt2_size(self, size: Any, resolution: Any) -> tuple[int, int]:
         if resolution is not None and resolution not in ("1K", "2K", "4K"):

@@ -31,11 +31,10 @@ from .common import (
     gpt2_size_problem,
     is_bad_json,
     is_int,
-    new_token,
     parse_wxh,
     retry_headers,
-    sniff_format,
 )
+from .files import new_token, sniff_format
 
 __all__ = ["GPT1_MODELS", "GPT2_MODELS", "SHUT_DOWN", "OpenAIAPI"]
 
@@ -220,11 +219,40 @@ class OpenAIAPI(ProviderAPI):
         return value
 
     def validate(self, fields: dict[str, Any], *, edit: bool) -> dict[str, Any]:
+        """The request's parameters, checked in OpenAI's order: the first problem is the one reported."""
         form = edit  # edits are multipart: every field is text
         allowed = EDIT_FIELDS if edit else GENERATE_FIELDS
         for name in fields:
             if name not in allowed:
                 raise self.invalid(name, f"Unknown parameter: '{name}'.", "unknown_parameter")
+        model = self._model(fields)
+        prompt = self._prompt(fields)
+        n = self._int(fields, "n", 1, 10, 1, form)
+        quality = self._choice(
+            fields, "quality", QUALITIES_2_5 if model.startswith("gpt-image-2.5") else QUALITIES, "auto"
+        )
+        fmt = self._choice(fields, "output_format", FORMATS, "png")
+        background = self._choice(fields, "background", BACKGROUNDS, "auto")
+        compression = self._int(fields, "output_compression", 0, 100, None, form)
+        self._check_encoding(fmt, background, compression)
+        moderation = self._choice(fields, "moderation", MODERATIONS, "auto")
+        fidelity = self._fidelity(fields, model)
+        self._check_streaming(fields, form)
+        size = self._size(fields, model)
+        return {
+            "model": model,
+            "prompt": prompt,
+            "n": n,
+            "size": size,
+            "quality": quality,
+            "format": fmt,
+            "background": background,
+            "compression": compression,
+            "moderation": moderation,
+            "input_fidelity": fidelity,
+        }
+
+    def _model(self, fields: dict[str, Any]) -> str:
         model = fields.get("model")
         if model is None:
             raise self.invalid("model", "Missing required parameter: 'model'.", "missing_required_parameter")
@@ -248,6 +276,9 @@ class OpenAIAPI(ProviderAPI):
                     param="model",
                 )
             )
+        return str(model)
+
+    def _prompt(self, fields: dict[str, Any]) -> str:
         prompt = fields.get("prompt")
         if prompt is None:
             raise self.invalid("prompt", "Missing required parameter: 'prompt'.", "missing_required_parameter")
@@ -262,13 +293,9 @@ class OpenAIAPI(ProviderAPI):
                 f"but got a string with length {len(prompt)} instead.",
                 "string_above_max_length",
             )
-        n = self._int(fields, "n", 1, 10, 1, form)
-        quality = self._choice(
-            fields, "quality", QUALITIES_2_5 if model.startswith("gpt-image-2.5") else QUALITIES, "auto"
-        )
-        fmt = self._choice(fields, "output_format", FORMATS, "png")
-        background = self._choice(fields, "background", BACKGROUNDS, "auto")
-        compression = self._int(fields, "output_compression", 0, 100, None, form)
+        return prompt
+
+    def _check_encoding(self, fmt: str, background: str, compression: int | None) -> None:
         if compression is not None and fmt == "png":
             raise self.invalid(
                 "output_compression",
@@ -276,21 +303,24 @@ class OpenAIAPI(ProviderAPI):
             )
         if background == "transparent" and fmt == "jpeg":
             raise self.invalid("background", "Transparent background requires output_format png or webp, not jpeg.")
-        moderation = self._choice(fields, "moderation", MODERATIONS, "auto")
-        fidelity = fields.get("input_fidelity")
-        if fidelity is not None:
-            # The openai package 3.57: "Supports high and low on gpt-image-1.5; gpt-image-1-mini supports only
-            # low. For gpt-image-2, omit this parameter."
-            if model in ("gpt-image-2", "gpt-image-2-2026-04-21"):
-                raise self.invalid(
-                    "input_fidelity", f"input_fidelity is not supported for {model}: omit it.", "unsupported_parameter"
-                )
-            fidelity = self._choice(fields, "input_fidelity", ("low",) if model == "gpt-image-1-mini" else FIDELITIES,
-                                    "low")
-        stream = fields.get("stream")
-        if stream in (True, "true", "True", "1"):
+
+    def _fidelity(self, fields: dict[str, Any], model: str) -> str | None:
+        if fields.get("input_fidelity") is None:
+            return None
+        # The openai package 3.57: "Supports high and low on gpt-image-1.5; gpt-image-1-mini supports only
+        # low. For gpt-image-2, omit this parameter."
+        if model in ("gpt-image-2", "gpt-image-2-2026-04-21"):
+            raise self.invalid(
+                "input_fidelity", f"input_fidelity is not supported for {model}: omit it.", "unsupported_parameter"
+            )
+        return self._choice(fields, "input_fidelity", ("low",) if model == "gpt-image-1-mini" else FIDELITIES, "low")
+
+    def _check_streaming(self, fields: dict[str, Any], form: bool) -> None:
+        if fields.get("stream") in (True, "true", "True", "1"):
             raise self.invalid("stream", "The emulator does not stream: send stream=false.", "unsupported_value")
         self._int(fields, "partial_images", 0, 3, 0, form)
+
+    def _size(self, fields: dict[str, Any], model: str) -> str:
         size = fields.get("size") or "auto"
         if not isinstance(size, str):
             raise self.invalid("size", "Invalid type for 'size': expected a string.", "invalid_type")
@@ -302,18 +332,7 @@ class OpenAIAPI(ProviderAPI):
             problem = "use WIDTHxHEIGHT (e.g. 1536x1024) or 'auto'" if wh is None else gpt2_size_problem(*wh)
             if problem:
                 raise self.invalid("size", f"Invalid size '{size}': {problem}.")
-        return {
-            "model": model,
-            "prompt": prompt,
-            "n": n,
-            "size": size,
-            "quality": quality,
-            "format": fmt,
-            "background": background,
-            "compression": compression,
-            "moderation": moderation,
-            "input_fidelity": fidelity,
-        }
+        return size
 
     # --- handlers ----------------------------------------------------------------------
     async def generations(self, request: Request) -> Response:
@@ -351,6 +370,30 @@ class OpenAIAPI(ProviderAPI):
         return await self.run(params, inputs, fault, request_body=echo)
 
     async def _edit_request(self, request: Request) -> tuple[dict[str, Any], list[bytes], dict[str, Any]]:
+        fields, files, mask = await self._edit_form(request)
+        params = self.validate(fields, edit=True)
+        if not files:
+            raise self.invalid("image", "Missing required parameter: 'image'.", "missing_required_parameter")
+        if len(files) > MAX_INPUT_IMAGES:
+            raise self.invalid(
+                "image", f"Too many images: at most {MAX_INPUT_IMAGES} input images are allowed.", "too_many_images"
+            )
+        datas, sizes = await self._edit_images(files)
+        if mask is not None:
+            await self._check_mask(await mask.read(), sizes[0])
+        if params["size"] == "auto":
+            w, h = sizes[0]
+            params["size"] = "1536x1024" if w > 1.2 * h else "1024x1536" if h > 1.2 * w else "1024x1024"
+        params["input_sizes"] = sizes
+        echo = {k: v for k, v in fields.items() if k != "prompt"} | {
+            "prompt": params["prompt"],
+            "images": len(datas),
+            "mask": mask is not None,
+        }
+        return params, datas, echo
+
+    async def _edit_form(self, request: Request) -> tuple[dict[str, Any], list[UploadFile], UploadFile | None]:
+        """The multipart body split into text fields, image files and the mask file."""
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise self.invalid(
                 "image",
@@ -365,25 +408,22 @@ class OpenAIAPI(ProviderAPI):
         files: list[UploadFile] = []
         mask: UploadFile | None = None
         for key, value in form.multi_items():
-            if key in ("image", "image[]"):
-                if not isinstance(value, UploadFile):
-                    raise self.invalid("image", "'image' must be a file upload, not text.", "invalid_type")
-                files.append(value)
-            elif key == "mask":
-                if not isinstance(value, UploadFile):
-                    raise self.invalid("mask", "'mask' must be a file upload, not text.", "invalid_type")
-                mask = value
-            elif isinstance(value, UploadFile):
-                raise self.invalid(key, f"Unknown parameter: '{key}'.", "unknown_parameter")
+            if isinstance(value, UploadFile):
+                if key in ("image", "image[]"):
+                    files.append(value)
+                elif key == "mask":
+                    mask = value
+                else:
+                    raise self.invalid(key, f"Unknown parameter: '{key}'.", "unknown_parameter")
+            elif key in ("image", "image[]", "mask"):
+                what = "mask" if key == "mask" else "image"
+                raise self.invalid(what, f"'{what}' must be a file upload, not text.", "invalid_type")
             else:
                 fields[key] = value
-        params = self.validate(fields, edit=True)
-        if not files:
-            raise self.invalid("image", "Missing required parameter: 'image'.", "missing_required_parameter")
-        if len(files) > MAX_INPUT_IMAGES:
-            raise self.invalid(
-                "image", f"Too many images: at most {MAX_INPUT_IMAGES} input images are allowed.", "too_many_images"
-            )
+        return fields, files, mask
+
+    async def _edit_images(self, files: list[UploadFile]) -> tuple[list[bytes], list[tuple[int, int]]]:
+        """Each input image's bytes and size, refusing what OpenAI refuses."""
         datas: list[bytes] = []
         sizes: list[tuple[int, int]] = []
         for f in files:
@@ -400,18 +440,7 @@ class OpenAIAPI(ProviderAPI):
                 )
             datas.append(data)
             sizes.append(images.decode(data).size)
-        if mask is not None:
-            await self._check_mask(await mask.read(), sizes[0])
-        if params["size"] == "auto":
-            w, h = sizes[0]
-            params["size"] = "1536x1024" if w > 1.2 * h else "1024x1536" if h > 1.2 * w else "1024x1024"
-        params["input_sizes"] = sizes
-        echo = {k: v for k, v in fields.items() if k != "prompt"} | {
-            "prompt": params["prompt"],
-            "images": len(datas),
-            "mask": mask is not None,
-        }
-        return params, datas, echo
+        return datas, sizes
 
     async def _check_mask(self, data: bytes, first_size: tuple[int, int]) -> None:
         if len(data) >= MAX_MASK_BYTES:
@@ -461,7 +490,7 @@ class OpenAIAPI(ProviderAPI):
         job = self.new_job(f"img_{new_token(12)}", model, job_params, request_body, input_names, None, sync=True)
         kind = fault["kind"] if fault else None
         started = time.monotonic()
-        if kind == "moderation" and (fault.get("stage") or "output") == "input":
+        if fault is not None and kind == "moderation" and (fault.get("stage") or "output") == "input":
             return self._moderation(job, fault, "input")
         outputs: list[bytes] = []
         if kind not in ("job_failed", "moderation"):
@@ -470,10 +499,10 @@ class OpenAIAPI(ProviderAPI):
         if kind == "job_failed":
             self.store.finish_sync(job, "failed", {"code": "server_error", "message": SERVER_ERROR})
             return self.error(500, "", SERVER_ERROR, etype="server_error")
-        if kind == "moderation":
+        if fault is not None and kind == "moderation":
             return self._moderation(job, fault, "output")
         self.store.finish_sync(job, "succeeded")
-        if kind == "drop_after_create":
+        if fault is not None and kind == "drop_after_create":
             return drop_response(fault)
         return JSONResponse(self._images_response(job, params, outputs))
 
