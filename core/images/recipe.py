@@ -38,7 +38,7 @@ from xml.sax.saxutils import escape
 
 from PIL import Image
 
-from core.images.prepare import sniff_format
+from core.images.info import sniff_format
 from providers.errors import InvalidRequest
 
 __all__ = ["KEYWORD", "XMP_NAMESPACE", "embed", "extract", "has_c2pa", "sanitize"]
@@ -88,7 +88,8 @@ def sanitize(recipe: Mapping[str, Any]) -> dict[str, Any]:
             return str(value)
         return _SECRET_VALUE.sub("[redacted]", str(value))
 
-    return clean(dict(recipe))
+    cleaned: dict[str, Any] = clean(dict(recipe))  # a mapping comes back a dict
+    return cleaned
 
 
 def _json(recipe: dict[str, Any]) -> str:
@@ -259,7 +260,8 @@ def _jpeg_segments(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
     """Marker segments before the scan as (marker, whole segment bytes), and the rest of the file."""
     if not data.startswith(b"\xff\xd8"):
         raise ValueError("not a JPEG")
-    pos, segments = 2, []
+    pos = 2
+    segments: list[tuple[int, bytes]] = []
     while pos + 4 <= len(data):
         if data[pos] != 0xFF:
             raise ValueError("JPEG marker expected")
@@ -369,9 +371,9 @@ def _embed_webp(data: bytes, recipe_json: str) -> bytes:
     packet = _xmp_packet(recipe_json, existing, False)
     chunks = [(k, p) for k, p in chunks if k != b"XMP "]
     if chunks[0][0] == b"VP8X":
-        header = bytearray(chunks[0][1])
-        header[0] |= 0x04  # "XMP metadata present"
-        chunks[0] = (b"VP8X", bytes(header))
+        flagged = bytearray(chunks[0][1])
+        flagged[0] |= 0x04  # "XMP metadata present"
+        chunks[0] = (b"VP8X", bytes(flagged))
     else:
         # A simple (VP8/VP8L-only) file must become "extended" to carry metadata.
         width, height, alpha = _webp_canvas(*chunks[0])
