@@ -40,7 +40,7 @@ from typing import Any
 
 from bench.common import Check, Lab, median, report
 from core import db
-from core.history.store import Billing, NewJob
+from core.history.views import Billing, NewJob
 from providers.registry import PROVIDERS
 from providers.types import ImageRequest
 

@@ -17,8 +17,12 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from core.history import ops as history_ops
-from core.history.store import ImageView, JobView, Store
+from core.history.store import Store
+from core.history.views import ImageView, JobView
+from core.jobs.lifecycle import STATE_WORDS
 from core.spend import budget
+from core.spend.money import format_exact, format_usd
+from providers import registry
 from providers.errors import ProviderError
 from providers.registry import PROVIDERS, model_for
 from providers.types import ImageRequest, ModelCaps
@@ -50,11 +54,6 @@ MAX_CELLS = 36  # a grid beyond 6x6 is a batch job, not a comparison: keep the p
 LAYOUT_TAG = "image-studio-layout"
 
 
-def provider_label(name: str) -> str:
-    cls = PROVIDERS.get(name)
-    return cls.label if cls is not None else name
-
-
 @dataclass(frozen=True)
 class Axis:
     """One side of a grid. ``kind``: prompt / quality / aspect / provider / target / none."""
@@ -69,10 +68,10 @@ class Axis:
     def label(self, i: int) -> str:
         value = self.values[i]
         if self.kind == "provider":
-            return provider_label(value)
+            return registry.label(value)
         if self.kind == "target":
             provider, _, quality = value.partition("|")
-            return f"{provider_label(provider)} · {quality}"
+            return f"{registry.label(provider)} · {quality}"
         return value
 
     def __len__(self) -> int:
@@ -216,8 +215,6 @@ def quote_plan(
 
 
 def _refusal(totals: Mapping[str, Decimal | None], spends: Mapping[str, budget.Spend]) -> str | None:
-    from core.spend.money import format_usd
-
     for endpoint, total in totals.items():
         spend = spends[endpoint]
         where = "simulated budget" if endpoint == "emulator" else "budget"
@@ -409,7 +406,7 @@ def load_grid(store: Store, experiment_id: str) -> Grid | None:
 
 
 def _grid_without_layout(store: Store, summary: history_ops.ExperimentSummary) -> Grid:
-    from core.history.store import JobFilter
+    from core.history.views import JobFilter
 
     jobs = list(reversed(store.list_jobs(JobFilter(experiment_id=summary.id), limit=MAX_CELLS)))
     cols = Axis("target", tuple(f"{j.provider}|{j.quality}" for j in jobs))
@@ -443,16 +440,15 @@ def _cell_note(cell: GridCell) -> str:
     if job.status == "succeeded":
         caps = PROVIDERS[cell.provider].MODELS.get(cell.model) if cell.provider in PROVIDERS else None
         model = caps.label if caps is not None else cell.model
-        return f"{provider_label(cell.provider)} · {model}" + (" · simulated" if cell.endpoint == "emulator" else "")
+        return f"{registry.label(cell.provider)} · {model}" + (" · simulated" if cell.endpoint == "emulator" else "")
     if job.active:
         return "Still running"
-    return job.error_message or job.status.capitalize()
+    return job.error_message or STATE_WORDS.get(job.status, job.status)
 
 
 def grid_sheet(grid: Grid) -> Any:
     """The contact sheet spec of a grid (render it with ``contact_sheet.render``)."""
     from core.exports.contact_sheet import SheetCell, SheetSpec
-    from core.spend.money import format_usd
 
     cells = {}
     for key, cell in grid.cells.items():
@@ -516,10 +512,8 @@ def grid_rows(grid: Grid) -> list[dict[str, Any]]:
             "size": job.size if job else "",
             "prompt": job.prompt if job else "",
             "status": job.status if job else ("not run" if cell.error else "deleted"),
-            "estimate_usd": "" if not job or not job.estimate or job.estimate.usd is None
-            else format(job.estimate.usd.normalize(), "f"),
-            "billed_usd": "" if not job or not job.billed or job.billed.usd is None
-            else format(job.billed.usd.normalize(), "f"),
+            "estimate_usd": format_exact(job.estimate.usd if job and job.estimate else None),
+            "billed_usd": format_exact(job.billed.usd if job and job.billed else None),
             "seconds": "" if secs is None else round(secs, 1),
             "rating": (image.rating if image and image.rating else job.rating if job else None) or "",
             "winner": bool(image and image.winner),
@@ -547,7 +541,7 @@ def grid_report(store: Store, grid: Grid) -> str:
         if job is None:
             continue
         params = dict((runs.get(job.run_id) or {}).get("params") or {})
-        params.update(provider=provider_label(job.provider), model=job.model, quality=job.quality, size=job.size)
+        params.update(provider=registry.label(job.provider), model=job.model, quality=job.quality, size=job.size)
         where[key] = len(items)
         items.append(ReportItem(job, cell.image, grid.cell_label(*key), params))
     layout = GridLayout(

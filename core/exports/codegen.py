@@ -1,8 +1,10 @@
 """"Copy as code": the exact job-creating request for a provider, as curl and as Python httpx.
 
 Built from the adapter's own ``create_call`` (the same data ``submit`` sends), so
-the snippet cannot drift from what the app does. The key is always a placeholder
-that reads the environment variable; no key ever reaches the snippet.
+the snippet cannot drift from what the app does. It calls the base URL real jobs
+call: the provider's ``*_BASE_URL`` environment variable, else its public API. The
+key is always a placeholder that reads the environment variable; no key ever
+reaches the snippet.
 """
 
 from __future__ import annotations
@@ -11,20 +13,34 @@ import json
 import pprint
 import shlex
 
-from providers.http import CreateCall
+from providers.http import CreateCall, HttpProvider
 from providers.registry import create, provider_class
 from providers.types import ImageRequest
 
-__all__ = ["as_curl", "as_python", "create_call"]
+__all__ = ["as_curl", "as_python", "configured_base_url", "create_call"]
 
 _PLACEHOLDER_KEY = "placeholder-not-a-key"  # the adapter needs some key to build; it is swapped out below
 
 
-def create_call(provider: str, request: ImageRequest, *, base_url: str | None = None) -> tuple[str, CreateCall]:
-    """(url, call) for the provider's real endpoint (or ``base_url``); nothing is sent or uploaded."""
-    cls = provider_class(provider)
-    adapter = create(provider, api_key=_PLACEHOLDER_KEY, base_url=base_url or cls.default_base_url)
+def configured_base_url(provider: str) -> str:
+    """The base URL real jobs call for ``provider``: its ``*_BASE_URL`` environment variable, else the public API.
+
+    Read from an adapter built the way the runner builds one, so any normalising it does
+    (EvoLink drops a trailing ``/v1``) is the same here.
+    """
+    adapter = create(provider, api_key=_PLACEHOLDER_KEY)
     try:
+        return str(adapter.base_url)
+    finally:
+        adapter.close()
+
+
+def create_call(provider: str, request: ImageRequest, *, base_url: str | None = None) -> tuple[str, CreateCall]:
+    """(url, call) at the provider's configured base URL (or ``base_url``); nothing is sent or uploaded."""
+    adapter = create(provider, api_key=_PLACEHOLDER_KEY, base_url=base_url)
+    try:
+        if not isinstance(adapter, HttpProvider):  # every registered provider is one; a test double may not be
+            raise TypeError(f"{provider} does not describe its requests, so it cannot be written as code")
         call = adapter.create_call(request, display=True)
         return f"{adapter.base_url}{call.path}", call
     finally:

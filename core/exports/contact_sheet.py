@@ -34,6 +34,7 @@ _INK = (33, 37, 41)
 _MUTED = (108, 117, 125)
 _GOLD = (214, 158, 46)
 _RED = (192, 57, 43)
+_Face = ImageFont.FreeTypeFont | ImageFont.ImageFont  # a TrueType face, or Pillow's own where none is installed
 _FONT_FILES = {
     False: ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
     True: ("DejaVuSans-Bold.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
@@ -73,7 +74,7 @@ def sheet_size(rows: int, cols: int, *, row_labels: bool = True) -> tuple[int, i
 
 
 @functools.lru_cache(maxsize=16)
-def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def _font(size: int, bold: bool = False) -> _Face:
     for candidate in _FONT_FILES[bold]:
         try:
             return ImageFont.truetype(candidate, size)
@@ -82,7 +83,7 @@ def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.I
     return ImageFont.load_default(size=size)
 
 
-def _fit(text: str, font: ImageFont.ImageFont, width: int) -> str:
+def _fit(text: str, font: _Face, width: int) -> str:
     """``text`` cut with an ellipsis to fit ``width`` pixels."""
     if font.getlength(text) <= width:
         return text
@@ -91,7 +92,7 @@ def _fit(text: str, font: ImageFont.ImageFont, width: int) -> str:
     return text + "…"
 
 
-def _wrap(text: str, font: ImageFont.ImageFont, width: int, max_lines: int) -> list[str]:
+def _wrap(text: str, font: _Face, width: int, max_lines: int) -> list[str]:
     """Greedy word wrap; words longer than a line (or scripts without spaces) break by character."""
     lines: list[str] = []
     current = ""
@@ -124,10 +125,71 @@ def _thumb(path: Path | None) -> Image.Image | None:
         with Image.open(path) as img:
             img.load()
             has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
-            img = img.convert("RGBA" if has_alpha else "RGB")
-            return ImageOps.contain(img, (CELL, CELL), Image.Resampling.LANCZOS)
+            rgb = img.convert("RGBA" if has_alpha else "RGB")
+            return ImageOps.contain(rgb, (CELL, CELL), Image.Resampling.LANCZOS)
     except (FileNotFoundError, UnidentifiedImageError, OSError, ValueError):
         return None
+
+
+@dataclass(frozen=True)
+class _Fonts:
+    title: _Face
+    sub: _Face
+    head: _Face
+    label: _Face
+    cap: _Face
+
+
+def _fonts() -> _Fonts:
+    return _Fonts(title=_font(26, True), sub=_font(15), head=_font(16, True), label=_font(15), cap=_font(13))
+
+
+def _draw_heading(draw: ImageDraw.ImageDraw, spec: SheetSpec, fonts: _Fonts, width: int, left: int) -> int:
+    """Title, subtitle, the axis caption and the column labels; returns where the first row starts."""
+    draw.text((PAD, PAD), _fit(spec.title, fonts.title, width - 2 * PAD), font=fonts.title, fill=_INK)
+    draw.text((PAD, PAD + 38), _fit(spec.subtitle, fonts.sub, width - 2 * PAD), font=fonts.sub, fill=_MUTED)
+    top = PAD + TITLE_H
+    if spec.has_row_labels and spec.row_title:
+        draw.text((PAD, top + 12), _fit(f"{spec.row_title} ↓  {spec.col_title} →", fonts.label, ROW_LABEL_W - 12),
+                  font=fonts.label, fill=_MUTED)
+    for c, text in enumerate(spec.col_labels):
+        x = left + c * (CELL + GAP)
+        for i, line in enumerate(_wrap(text, fonts.head, CELL, 2)):
+            draw.text((x, top + 2 + i * 20), line, font=fonts.head, fill=_INK)
+    return top + HEADER_H
+
+
+def _draw_row_label(draw: ImageDraw.ImageDraw, text: str, fonts: _Fonts, y: int) -> None:
+    # Short values (a tier, a provider) read as headings; prompts wrap in the regular face.
+    face = fonts.head if len(text) <= 24 else fonts.label
+    for i, line in enumerate(_wrap(text, face, ROW_LABEL_W - 20, 12)):
+        draw.text((PAD, y + 4 + i * 20), line, font=face, fill=_INK)
+
+
+def _draw_cell(sheet: Image.Image, draw: ImageDraw.ImageDraw, cell: SheetCell | None, fonts: _Fonts,
+               x: int, y: int) -> None:
+    """One box: the image (or why there is none), the winner's frame, and the caption lines under it."""
+    draw.rectangle((x, y, x + CELL - 1, y + CELL - 1), fill=_BOX)
+    pic = _thumb(cell.image_path) if cell else None
+    if pic is not None:
+        px, py = x + (CELL - pic.width) // 2, y + (CELL - pic.height) // 2
+        sheet.paste(pic, (px, py), pic if pic.mode == "RGBA" else None)
+    else:
+        message = (cell.note or "No image") if cell else "Not run"
+        colour = _RED if cell and cell.failed else _MUTED
+        for i, line in enumerate(_wrap(message, fonts.cap, CELL - 32, 6)):
+            draw.text((x + 16, y + CELL // 2 - 30 + i * 18), line, font=fonts.cap, fill=colour)
+    if cell is None:
+        return
+    if cell.winner:
+        draw.rectangle((x - 3, y - 3, x + CELL + 2, y + CELL + 2), outline=_GOLD, width=4)
+        badge = "★ Winner"
+        bw = int(fonts.cap.getlength(badge)) + 16
+        draw.rectangle((x, y, x + bw, y + 22), fill=_GOLD)
+        draw.text((x + 8, y + 4), badge, font=fonts.cap, fill=(255, 255, 255))
+    draw.text((x, y + CELL + 6), _fit(cell.caption, fonts.cap, CELL), font=fonts.cap, fill=_INK)
+    if pic is not None and cell.note:
+        draw.text((x, y + CELL + 25), _fit(cell.note, fonts.cap, CELL), font=fonts.cap, fill=_MUTED)
 
 
 def render(spec: SheetSpec) -> bytes:
@@ -137,53 +199,15 @@ def render(spec: SheetSpec) -> bytes:
     width, height = sheet_size(rows, cols, row_labels=labels)
     sheet = Image.new("RGB", (width, height), _BG)
     draw = ImageDraw.Draw(sheet)
-    title_font, sub_font = _font(26, True), _font(15)
-    head_font, label_font, cap_font = _font(16, True), _font(15), _font(13)
-
-    draw.text((PAD, PAD), _fit(spec.title, title_font, width - 2 * PAD), font=title_font, fill=_INK)
-    draw.text((PAD, PAD + 38), _fit(spec.subtitle, sub_font, width - 2 * PAD), font=sub_font, fill=_MUTED)
-
+    fonts = _fonts()
     left = PAD + (ROW_LABEL_W if labels else 0)
-    top = PAD + TITLE_H
-    if labels and spec.row_title:
-        draw.text((PAD, top + 12), _fit(f"{spec.row_title} ↓  {spec.col_title} →", label_font, ROW_LABEL_W - 12),
-                  font=label_font, fill=_MUTED)
-    for c, text in enumerate(spec.col_labels):
-        x = left + c * (CELL + GAP)
-        lines = _wrap(text, head_font, CELL, 2)
-        for i, line in enumerate(lines):
-            draw.text((x, top + 2 + i * 20), line, font=head_font, fill=_INK)
-    top += HEADER_H
+    top = _draw_heading(draw, spec, fonts, width, left)
     for r in range(rows):
         y = top + r * (CELL + CAPTION_H + GAP)
         if labels:
-            # Short values (a tier, a provider) read as headings; prompts wrap in the regular face.
-            face = head_font if len(spec.row_labels[r]) <= 24 else label_font
-            for i, line in enumerate(_wrap(spec.row_labels[r], face, ROW_LABEL_W - 20, 12)):
-                draw.text((PAD, y + 4 + i * 20), line, font=face, fill=_INK)
+            _draw_row_label(draw, spec.row_labels[r], fonts, y)
         for c in range(cols):
-            x = left + c * (CELL + GAP)
-            cell = spec.cells.get((r, c))
-            draw.rectangle((x, y, x + CELL - 1, y + CELL - 1), fill=_BOX)
-            pic = _thumb(cell.image_path) if cell else None
-            if pic is not None:
-                px, py = x + (CELL - pic.width) // 2, y + (CELL - pic.height) // 2
-                sheet.paste(pic, (px, py), pic if pic.mode == "RGBA" else None)
-            else:
-                message = (cell.note if cell and cell.note else "No image") if cell else "Not run"
-                colour = _RED if cell and cell.failed else _MUTED
-                for i, line in enumerate(_wrap(message, cap_font, CELL - 32, 6)):
-                    draw.text((x + 16, y + CELL // 2 - 30 + i * 18), line, font=cap_font, fill=colour)
-            if cell and cell.winner:
-                draw.rectangle((x - 3, y - 3, x + CELL + 2, y + CELL + 2), outline=_GOLD, width=4)
-                badge = "★ Winner"
-                bw = int(cap_font.getlength(badge)) + 16
-                draw.rectangle((x, y, x + bw, y + 22), fill=_GOLD)
-                draw.text((x + 8, y + 4), badge, font=cap_font, fill=(255, 255, 255))
-            if cell:
-                draw.text((x, y + CELL + 6), _fit(cell.caption, cap_font, CELL), font=cap_font, fill=_INK)
-                if pic is not None and cell.note:
-                    draw.text((x, y + CELL + 25), _fit(cell.note, cap_font, CELL), font=cap_font, fill=_MUTED)
+            _draw_cell(sheet, draw, spec.cells.get((r, c)), fonts, left + c * (CELL + GAP), y)
     out = io.BytesIO()
     sheet.save(out, format="PNG", optimize=True)
     data = out.getvalue()

@@ -12,13 +12,15 @@ import io
 import json
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 from core.history import ops as history_ops
 from core.history.files import EXT_BY_FORMAT
-from core.history.store import ImageView, JobView, Store
+from core.history.store import Store
+from core.history.views import ImageView, JobView
 from core.images import recipe
+from core.spend.money import format_exact
+from providers import registry
 from providers.errors import InvalidRequest
 from providers.types import ImageRequest
 
@@ -131,10 +133,6 @@ def _seconds(job: JobView) -> float | None:
     return round(max(0.0, (job.finished_at - job.submitted_at).total_seconds()), 1)
 
 
-def _usd(value: Decimal | None) -> str:
-    return "" if value is None else format(value.normalize(), "f")
-
-
 def job_metadata(
     job: JobView, run: Mapping[str, Any] | None = None, image: ImageView | None = None, file_name: str = ""
 ) -> dict[str, Any]:
@@ -150,8 +148,8 @@ def job_metadata(
         "quality": job.quality,
         "size": job.size,
         "prompt": job.prompt,
-        "estimate_usd": _usd(job.estimate.usd if job.estimate else None),
-        "billed_usd": _usd(job.billed.usd if job.billed else None),
+        "estimate_usd": format_exact(job.estimate.usd if job.estimate else None),
+        "billed_usd": format_exact(job.billed.usd if job.billed else None),
         "billed_is_estimate": bool(job.billed and job.billed.estimated),
         "seconds": _seconds(job),
         "queued_at": job.queued_at.isoformat() if job.queued_at else "",
@@ -235,14 +233,13 @@ LEDGER_FIELDS = (
 
 
 def ledger_csv(rows: Iterable[Mapping[str, Any]]) -> str:
-    """The ledger as CSV, USD as exact decimals (rows from ``analytics.ledger_rows``)."""
+    """The ledger as CSV, USD as exact decimals (rows from ``analytics.ledger_records``)."""
     return csv_text(rows, LEDGER_FIELDS)
 
 
 def selection_report(store: Store, job_ids: Sequence[str], title: str = "Image Studio results") -> str:
     """The stakeholder HTML of a selection of jobs, one card per image (or per job without one)."""
     from core.exports.report import ReportItem, build_report
-    from providers.registry import PROVIDERS
 
     jobs = store.get_jobs(list(dict.fromkeys(job_ids)))
     runs = history_ops.run_details(store, (j.run_id for j in jobs))
@@ -250,7 +247,7 @@ def selection_report(store: Store, job_ids: Sequence[str], title: str = "Image S
     for job in jobs:
         run = runs.get(job.run_id) or {}
         params = {k: v for k, v in _params_of(job, run).items() if k not in ("prompt", "images", "mask")}
-        params = {"provider": PROVIDERS[job.provider].label if job.provider in PROVIDERS else job.provider, **params}
+        params = {"provider": registry.label(job.provider), **params}
         heading = run.get("label") or ""
         for image in job.images or (None,):
             items.append(ReportItem(job, image, heading, params))

@@ -19,23 +19,15 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 import clock
-from core.history.store import ImageView, JobView
+from core.history.views import ImageView, JobView
+from core.jobs.lifecycle import STATE_WORDS
+from core.spend.money import format_usd
+from providers import registry
 from providers.registry import PROVIDERS
 
 __all__ = ["REPORT_LONG_SIDE", "GridLayout", "ReportItem", "build_report"]
 
 REPORT_LONG_SIDE = 512
-
-_STATUS_TEXT = {
-    "failed": "Failed",
-    "canceled": "Canceled",
-    "unknown": "Outcome unknown",
-    "queued": "Waiting",
-    "submitting": "Sending",
-    "submitted": "At the provider",
-    "running": "Running",
-}
-
 
 @dataclass(frozen=True)
 class ReportItem:
@@ -58,12 +50,6 @@ def _esc(value: object) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def _usd(value: Decimal | None) -> str:
-    from core.spend.money import format_usd
-
-    return "—" if value is None else format_usd(value)
-
-
 def _data_uri(path: Path | None) -> str | None:
     if path is None:
         return None
@@ -74,12 +60,11 @@ def _data_uri(path: Path | None) -> str | None:
                 rgba = img.convert("RGBA")
                 flat = Image.new("RGB", rgba.size, (255, 255, 255))
                 flat.paste(rgba, mask=rgba.getchannel("A"))
-                img = flat
             else:
-                img = img.convert("RGB")
-            img.thumbnail((REPORT_LONG_SIDE, REPORT_LONG_SIDE), Image.Resampling.LANCZOS)
+                flat = img.convert("RGB")
+            flat.thumbnail((REPORT_LONG_SIDE, REPORT_LONG_SIDE), Image.Resampling.LANCZOS)
             out = io.BytesIO()
-            img.save(out, format="JPEG", quality=80, optimize=True, progressive=True)
+            flat.save(out, format="JPEG", quality=80, optimize=True, progressive=True)
     except (FileNotFoundError, UnidentifiedImageError, OSError, ValueError):
         return None
     return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
@@ -109,7 +94,7 @@ def _seconds(job: JobView) -> str:
 def _picture(item: ReportItem, cache: dict[str, str | None]) -> str:
     image = item.image
     if image is None:
-        status = _STATUS_TEXT.get(item.job.status, item.job.status)
+        status = STATE_WORDS.get(item.job.status, item.job.status)
         why = _esc(item.job.error_message or "")
         return f'<div class="noimg"><strong>{_esc(status)}</strong><br><span>{why}</span></div>'
     key = image.sha256
@@ -133,13 +118,13 @@ def _card(item: ReportItem, cache: dict[str, str | None], *, compact: bool = Fal
     winner = bool(item.image and item.image.winner)
     cost, how = _cost(job)
     cls = PROVIDERS.get(job.provider)
-    provider = cls.label if cls is not None else job.provider
+    provider = registry.label(job.provider)
     model = cls.MODELS[job.model].label if cls is not None and job.model in cls.MODELS else job.model
     sim = ' <span class="tag sim">simulated</span>' if job.endpoint == "emulator" else ""
     badge = '<div class="winner">★ Winner</div>' if winner else ""
     head = f"<h3>{_esc(item.heading)}</h3>" if item.heading and not compact else ""
     facts = (
-        f'<div class="facts"><span class="cost">{_esc(_usd(cost))}</span> <span class="muted">{_esc(how)}</span>'
+        f'<div class="facts"><span class="cost">{_esc(format_usd(cost))}</span> <span class="muted">{_esc(how)}</span>'
         f" · {_esc(_seconds(job))} · {_stars(_rating(item))}</div>"
     )
     who = f'<div class="who">{_esc(provider)} · {_esc(model)} · {_esc(job.quality)} · {_esc(job.size)}{sim}</div>'
@@ -208,20 +193,18 @@ def build_report(
     costs = [c for c, _ in (_cost(i.job) for i in items) if c is not None]
     total = sum(costs, Decimal(0))
     made = sum(1 for i in items if i.image is not None)
-    providers = sorted({PROVIDERS[i.job.provider].label if i.job.provider in PROVIDERS else i.job.provider
-                        for i in items})
+    providers = sorted({registry.label(i.job.provider) for i in items})
     simulated = any(i.job.endpoint == "emulator" for i in items)
     winner = next((i for i in items if i.image is not None and i.image.winner), None)
     all_simulated = bool(items) and all(i.job.endpoint == "emulator" for i in items)
     cost_label = "simulated cost" if all_simulated else "total cost (incl. simulated)" if simulated else "total cost"
     kpis = [
         (str(made), "images"),
-        (_usd(total), cost_label),
+        (format_usd(total), cost_label),
         (", ".join(providers) or "—", "providers"),
     ]
     if winner is not None:
-        kpis.append((winner.heading or (PROVIDERS[winner.job.provider].label
-                                        if winner.job.provider in PROVIDERS else winner.job.provider), "winner"))
+        kpis.append((winner.heading or registry.label(winner.job.provider), "winner"))
     summary = "".join(f'<div class="kpi"><b>{_esc(v)}</b><span>{_esc(k)}</span></div>' for v, k in kpis)
     note = (
         '<p class="sub">Results marked <span class="tag sim">simulated</span> came from the built-in '

@@ -17,8 +17,9 @@ import sqlalchemy as sa
 import clock
 from core import db
 from core.history.store import Store
-from core.spend.money import nanos_to_usd
-from providers.registry import PROVIDERS
+from core.spend.money import format_exact, nanos_to_usd
+from providers import registry
+from providers.types import QUALITY_ORDER
 
 __all__ = [
     "cost_by_quality",
@@ -33,15 +34,18 @@ __all__ = [
 _STATE_TEXT = {"reserved": "pending", "billed": "billed", "estimated": "estimate stands", "released": "not charged"}
 
 
-def _label(provider: str) -> str:
-    cls = PROVIDERS.get(provider)
-    return cls.label if cls is not None else provider
-
-
 def _local(series: pd.Series) -> pd.Series:
     # The budget's day is the app host's calendar day (core.spend.budget.day_start): charts use the same.
     tz = clock.local_now().tzinfo
     return pd.to_datetime(series, utc=True).dt.tz_convert(tz)
+
+
+def _utc(value: datetime) -> datetime:
+    """``db.as_utc`` for a NOT NULL column: never None."""
+    stamp = db.as_utc(value)
+    if stamp is None:
+        raise ValueError("a NOT NULL timestamp came back empty")
+    return stamp
 
 
 def ledger_records(store: Store, endpoint: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
@@ -70,10 +74,10 @@ def ledger_records(store: Store, endpoint: str | None = None, since: datetime | 
             "endpoint": r["endpoint"],
             "simulated": r["endpoint"] == "emulator",
             "state": r["state"],
-            "created_at": db.as_utc(r["created_at"]).isoformat(),
-            "updated_at": db.as_utc(r["updated_at"]).isoformat(),
-            "reserved_usd": _exact(r["reserved_usd_nanos"]),
-            "usd": _exact(r["usd_nanos"]),
+            "created_at": _utc(r["created_at"]).isoformat(),
+            "updated_at": _utc(r["updated_at"]).isoformat(),
+            "reserved_usd": format_exact(nanos_to_usd(r["reserved_usd_nanos"])),
+            "usd": format_exact(nanos_to_usd(r["usd_nanos"])),
             "billed_amount": r["billed_amount"] or "",
             "billed_unit": r["billed_unit"] or "",
             "model": r["model"] or "",
@@ -81,11 +85,6 @@ def ledger_records(store: Store, endpoint: str | None = None, since: datetime | 
             "status": r["status"] or "deleted",
         })
     return out
-
-
-def _exact(nanos: int | None) -> str:
-    value = nanos_to_usd(nanos)
-    return "" if value is None else format(value.normalize(), "f") if value else "0"
 
 
 def ledger_frame(store: Store, endpoint: str, since: datetime | None = None) -> pd.DataFrame:
@@ -100,7 +99,7 @@ def ledger_frame(store: Store, endpoint: str, since: datetime | None = None) -> 
     df["reserved_usd"] = pd.to_numeric(df["reserved_usd"], errors="coerce").fillna(0.0)
     df["created_at"] = _local(df["created_at"])
     df["day"] = df["created_at"].dt.tz_localize(None).dt.normalize()
-    df["provider_label"] = df["provider"].map(_label)
+    df["provider_label"] = df["provider"].map(registry.label)
     df["state_text"] = df["state"].map(lambda s: _STATE_TEXT.get(s, s))
     return df[columns]
 
@@ -118,9 +117,6 @@ def spend_per_day(df: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["day", "provider"]).reset_index(drop=True)
 
 
-_QUALITY_ORDER = ("low", "medium", "high", "xhigh", "max", "auto")
-
-
 def cost_by_quality(df: pd.DataFrame) -> pd.DataFrame:
     """Total and average USD per job for each quality tier, by provider."""
     counting = df[df["state"] != "released"]
@@ -132,12 +128,12 @@ def cost_by_quality(df: pd.DataFrame) -> pd.DataFrame:
         .rename(columns={"provider_label": "provider"})
     )
     out["usd_per_job"] = out["usd"] / out["jobs"].clip(lower=1)
-    order = {q: i for i, q in enumerate(_QUALITY_ORDER)}
+    order = {q: i for i, q in enumerate(QUALITY_ORDER)}
     out["_o"] = out["quality"].map(lambda q: order.get(q, len(order)))
     return out.sort_values(["_o", "provider"]).drop(columns="_o").reset_index(drop=True)
 
 
-def _jobs_query(endpoint: str, since: datetime | None, *cols: Any) -> sa.Select:
+def _jobs_query(endpoint: str, since: datetime | None, *cols: Any) -> sa.Select[Any]:
     j = db.jobs.c
     query = sa.select(*cols).where(j.endpoint == endpoint)
     if since is not None:
@@ -158,7 +154,7 @@ def estimate_vs_billed(store: Store, endpoint: str, since: datetime | None = Non
     for provider, jobs, estimate, billed in rows:
         est = float(nanos_to_usd(estimate) or Decimal(0))
         bil = float(nanos_to_usd(billed) or Decimal(0))
-        records.append({"provider": _label(provider), "jobs": int(jobs), "estimated": est, "billed": bil,
+        records.append({"provider": registry.label(provider), "jobs": int(jobs), "estimated": est, "billed": bil,
                         "difference_pct": (bil - est) / est * 100 if est else None})
     return pd.DataFrame(records, columns=["provider", "jobs", "estimated", "billed", "difference_pct"])
 
@@ -177,7 +173,7 @@ def latency_by_provider(
     if not rows:
         return pd.DataFrame(columns=columns)
     df = pd.DataFrame(
-        [(_label(p), q, (db.as_utc(f) - db.as_utc(s)).total_seconds()) for p, q, s, f in rows],
+        [(registry.label(p), q, (_utc(f) - _utc(s)).total_seconds()) for p, q, s, f in rows],
         columns=["provider", "quality", "seconds"],
     )
     df = df[df["seconds"] >= 0]
@@ -196,7 +192,7 @@ def failures_by_kind(store: Store, endpoint: str, since: datetime | None = None)
     with db.read(store.engine) as conn:
         rows = conn.execute(query).all()
     records = [
-        {"kind": _kind_text(kind, status), "provider": _label(provider), "jobs": int(n)}
+        {"kind": _kind_text(kind, status), "provider": registry.label(provider), "jobs": int(n)}
         for kind, status, provider, n in rows
     ]
     df = pd.DataFrame(records, columns=["kind", "provider", "jobs"])

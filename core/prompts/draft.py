@@ -14,15 +14,14 @@ from typing import Any
 
 import clock
 from core.prompts import templates
-from providers import validation
+from providers import registry, validation
 from providers.errors import InvalidRequest, ModelUnavailable
 from providers.registry import PROVIDERS
-from providers.types import ImageRequest, ModelCaps
+from providers.types import QUALITY_ORDER, ImageRequest, ModelCaps
 
 __all__ = [
     "CUSTOM_SIZE",
     "MAX_BATCH_PROMPTS",
-    "QUALITY_ORDER",
     "Batch",
     "PromptUsage",
     "Restored",
@@ -43,7 +42,6 @@ __all__ = [
 CUSTOM_SIZE = "custom"
 # One click must never queue a surprising number of paid jobs.
 MAX_BATCH_PROMPTS = 24
-QUALITY_ORDER = ("low", "medium", "high", "xhigh", "max", "auto")
 _WXH = re.compile(r"^(\d{2,5})x(\d{2,5})$")
 _RATIO = re.compile(r"^(\d{1,2}):(\d{1,2})$")
 RECIPE_APP = "Image Studio"
@@ -110,8 +108,8 @@ def size_options(caps: ModelCaps) -> list[SizeOption]:
 
 def default_size(caps: ModelCaps, preferred: str | None) -> str:
     offered = [o.value for o in size_options(caps)]
-    if preferred in offered:
-        return preferred  # type: ignore[return-value]
+    if preferred is not None and preferred in offered:
+        return preferred
     return offered[0]
 
 
@@ -120,8 +118,8 @@ def quality_options(caps: ModelCaps) -> list[str]:
 
 
 def default_quality(caps: ModelCaps, preferred: str | None) -> str:
-    if preferred in caps.qualities:
-        return preferred  # type: ignore[return-value]
+    if preferred is not None and preferred in caps.qualities:
+        return preferred
     # Drafts first: medium is the cheapest useful look, whatever the provider's own default.
     for q in ("medium", caps.default_quality):
         if q in caps.qualities:
@@ -303,7 +301,7 @@ def form_from_recipe(recipe: Mapping[str, Any] | None) -> Restored | None:
         value = params.get(name)
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
-    where = PROVIDERS[provider].label if provider else "an unknown provider"
+    where = registry.label(provider) if provider else "an unknown provider"
     short = prompt if len(prompt) <= 80 else prompt[:77] + "…"
     bits = [b for b in (text("quality"), text("size")) if b]
     return Restored(

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from providers import validation
+from providers import registry, validation
 from providers.catalogue import Catalogue, CostLine, Estimate
 from providers.errors import InvalidRequest
 from providers.registry import PROVIDERS, model_for
@@ -71,8 +71,9 @@ def batch_estimate(
     ]
     first = estimates[0]
     amount = sum((e.total.amount for e in estimates), Decimal(0))
-    usd_parts = [e.total.usd for e in estimates]
-    usd = None if any(u is None for u in usd_parts) else sum(usd_parts, Decimal(0))  # type: ignore[arg-type]
+    usd_parts = [e.total.usd for e in estimates if e.total.usd is not None]
+    # One part without a dollar value (a credit of unknown worth) leaves the whole batch without one.
+    usd = sum(usd_parts, Decimal(0)) if len(usd_parts) == len(estimates) else None
     return BatchEstimate(
         provider=provider,
         model=request.model,
@@ -120,30 +121,30 @@ def compare(
     """The same batch on each provider (its equivalent model) and quality; the cheapest priced row is marked."""
     rows: list[CompareRow] = []
     for name in providers or PROVIDERS:
-        cls = PROVIDERS[name]
+        label = registry.label(name)
         model = (models or {}).get(name) or model_for(name, request.model)
-        caps = cls.MODELS[model]
+        caps = PROVIDERS[name].MODELS[model]
         size_note = "" if validation.wire_size(request.size, caps) is not None else f"cannot make {request.size}"
         req = request.with_(model=model, resolution=request.resolution if caps.resolutions else None)
         for quality in qualities:
             current = name == current_provider and quality == request.quality
             if quality not in caps.qualities:
-                rows.append(CompareRow(name, cls.label, model, quality, None, None, None, False, current,
+                rows.append(CompareRow(name, label, model, quality, None, None, None, False, current,
                                        note=f"no {quality} quality"))
                 continue
             if size_note:
-                rows.append(CompareRow(name, cls.label, model, quality, None, None, None, False, current,
+                rows.append(CompareRow(name, label, model, quality, None, None, None, False, current,
                                        note=size_note))
                 continue
             try:
                 est = batch_estimate(catalogue, name, req.with_(quality=quality), caps, prompts)
             except (InvalidRequest, ValueError, KeyError) as err:
-                rows.append(CompareRow(name, cls.label, model, quality, None, None, None, False, current,
+                rows.append(CompareRow(name, label, model, quality, None, None, None, False, current,
                                        note=str(err)))
                 continue
             rows.append(
                 CompareRow(
-                    name, cls.label, model, quality, est.usd, est.amount, est.unit, est.confirmed, current,
+                    name, label, model, quality, est.usd, est.amount, est.unit, est.confirmed, current,
                     note="" if est.usd is not None else "credit value unknown (Settings)",
                 )
             )

@@ -8,7 +8,8 @@ import json
 import zipfile
 
 from core.exports import downloads as exporting
-from core.history.store import JobFilter, Store
+from core.history.store import Store
+from core.history.views import JobFilter
 from core.images import recipe
 from tests.seeding import seed_jobs
 

@@ -10,7 +10,8 @@ from PIL import Image
 
 from core.compare import experiments
 from core.exports import report
-from core.history.store import JobFilter, Store
+from core.history.store import Store
+from core.history.views import JobFilter
 from tests.seeding import seed_experiment, seed_jobs
 
 

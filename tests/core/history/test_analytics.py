@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from core.history import analytics
-from core.history.store import JobFilter, Store
+from core.history.store import Store
+from core.history.views import JobFilter
 from tests.seeding import seed_jobs
 
 

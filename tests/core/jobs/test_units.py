@@ -27,12 +27,13 @@ def test_money_is_exact() -> None:
 
 
 def test_format_usd() -> None:
-    assert format_usd(Decimal("0.07")) == "$0.07"
+    # The whole rule is table-tested in tests/core/spend/test_money.py.
+    assert format_usd(Decimal("0.07")) == "$0.0700"
     assert format_usd(Decimal("0.0053")) == "$0.0053"
     assert format_usd(Decimal("1.5")) == "$1.50"
     assert format_usd(Decimal("12345.678")) == "$12,345.68"
     assert format_usd(Decimal(0)) == "$0.00"
-    assert format_usd(None) == "unknown"
+    assert format_usd(None) == "—"
 
 
 def test_owner_ids_say_when_their_process_is_gone() -> None:
