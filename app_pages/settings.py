@@ -1,4 +1,4 @@
-"""Settings: keys for this session, base URLs, defaults, budget caps, data directory, price catalogue."""
+"""Settings: keys for this session, where base URLs come from, defaults, budget caps, data directory, prices."""
 
 from decimal import Decimal, InvalidOperation
 
@@ -7,8 +7,11 @@ import streamlit as st
 
 from core import config
 from core import settings as app_settings
+from core.exports import codegen
+from core.spend.money import format_usd
+from providers import registry
 from providers.registry import PROVIDERS
-from ui import format as fmt
+from providers.types import QUALITY_WORDS
 from ui import services, sidebar, state
 
 sidebar.ensure()
@@ -24,24 +27,16 @@ st.caption(
 )
 with st.form("keys_form", border=False):
     typed: dict[str, str] = {}
-    urls: dict[str, str] = {}
-    for name, cls in PROVIDERS.items():
+    cols = st.columns(2)
+    for i, (name, cls) in enumerate(PROVIDERS.items()):
         source = services.route(name).key_source
-        c1, c2 = st.columns([2, 3])
-        typed[cls.key_env] = c1.text_input(
-            f"{cls.label} key",
+        typed[cls.key_env] = cols[i % 2].text_input(
+            f"{registry.label(name)} key",
             type="password",
             placeholder={"session": "set for this session", "secrets": "set in secrets.toml",
                          "environment": "set in the environment", "none": "none: emulator"}[source],
             help=f"Or set {cls.key_env}. {cls.key_help}".strip(),
             key=f"settings_key_{name}",
-        )
-        urls[name] = c2.text_input(
-            f"{cls.label} base URL",
-            value=state.session_base_urls().get(name, ""),
-            placeholder=cls.default_base_url,
-            help=f"Leave empty for {cls.default_base_url} (or {cls.base_url_env}).",
-            key=f"settings_url_{name}",
         )
     c1, c2 = st.columns([1, 5])
     if c1.form_submit_button("Save keys", type="primary"):
@@ -50,21 +45,39 @@ with st.form("keys_form", border=False):
             if value.strip():
                 keys[env] = value.strip()
         st.session_state[state.SESSION_KEYS] = keys
-        st.session_state[state.SESSION_BASE_URLS] = {k: v.strip() for k, v in urls.items() if v.strip()}
         st.success("Saved for this session.")
     if c2.form_submit_button("Forget typed keys"):
         st.session_state[state.SESSION_KEYS] = {}
         st.info("Keys typed in this session are forgotten.")
+
+st.subheader("Base URLs")
+st.markdown(
+    "Each provider is called at its public API. To go through a proxy or gateway instead, set its base URL in "
+    "the environment of the machine that runs this app ("
+    + ", ".join(f"`{cls.base_url_env}`" for cls in PROVIDERS.values())
+    + ") and restart the app. Base URLs are not set on this page: one typed in a browser would let any visitor "
+    "point the app at another address. Jobs and “Copy as code” both use the address below; a provider without "
+    "a key runs on the built-in emulator instead."
+)
+st.dataframe(
+    pd.DataFrame(
+        [(registry.label(name), cls.base_url_env, codegen.configured_base_url(name))
+         for name, cls in PROVIDERS.items()],
+        columns=["Provider", "Environment variable", "Base URL in use"],
+    ),
+    hide_index=True,
+    width="stretch",
+)
 
 st.subheader("Defaults")
 with st.form("defaults_form", border=False):
     c1, c2, c3 = st.columns(3)
     provider = c1.selectbox(
         "Provider", list(PROVIDERS), index=list(PROVIDERS).index(saved.default_provider)
-        if saved.default_provider in PROVIDERS else 0, format_func=lambda p: PROVIDERS[p].label,
+        if saved.default_provider in PROVIDERS else 0, format_func=registry.label,
     )
     qualities = ["low", "medium", "high", "auto"]
-    quality = c2.selectbox("Quality", qualities,
+    quality = c2.selectbox("Quality", qualities, format_func=lambda q: QUALITY_WORDS.get(q, q),
                            index=qualities.index(saved.default_quality) if saved.default_quality in qualities else 1)
     sizes = ["1:1", "3:2", "2:3"]
     size = c3.selectbox("Aspect ratio", sizes,
@@ -84,9 +97,9 @@ st.caption(
 with st.form("budget_form", border=False):
     c1, c2 = st.columns(2)
     daily_text = c1.text_input("Daily cap (USD)", value="" if caps.daily is None else str(caps.daily),
-                               help=f"Now: {fmt.usd(caps.daily)} ({caps.daily_source or 'no cap'})")
+                               help=f"Now: {format_usd(caps.daily)} ({caps.daily_source or 'no cap'})")
     total_text = c2.text_input("Total cap (USD)", value="" if caps.total is None else str(caps.total),
-                               help=f"Now: {fmt.usd(caps.total)} ({caps.total_source or 'no cap'})")
+                               help=f"Now: {format_usd(caps.total)} ({caps.total_source or 'no cap'})")
     if st.form_submit_button("Save budget"):
         try:
             daily = Decimal(daily_text) if daily_text.strip() else None
@@ -107,13 +120,13 @@ with st.form("credit_form", border=False):
     credit_text = st.text_input("Apiframe: USD per credit", value="" if current is None else str(current))
     if st.form_submit_button("Save credit value"):
         try:
-            value = Decimal(credit_text)
-            if value <= 0:
+            per_credit = Decimal(credit_text)
+            if per_credit <= 0:
                 raise InvalidOperation
         except InvalidOperation:
             st.error("Enter a positive amount in USD, such as 0.01.")
         else:
-            saved.usd_per_credit["apiframe"] = str(value)
+            saved.usd_per_credit["apiframe"] = str(per_credit)
             app_settings.save(saved)
             st.success("Saved: Apiframe estimates now use this value.")
 

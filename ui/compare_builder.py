@@ -6,15 +6,16 @@ preview to price; it never submits anything itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from core.compare import experiments as ex
+from providers import registry
 from providers.registry import PROVIDERS
 from providers.types import ImageRequest, InputImage
-from ui import history_common as hc
 from ui import state
 
 MODE = "compare_mode"
@@ -110,10 +111,10 @@ def side_by_side() -> Built:
     c1, c2, c3, c4 = st.columns([3, 2, 1.3, 1.5])
     st.session_state.setdefault(TARGET_PROVIDERS, providers[:2])
     st.session_state.setdefault(TARGET_QUALITIES, ["medium"])
-    picked = c1.multiselect("Providers", providers, key=TARGET_PROVIDERS, format_func=hc.provider_label,
+    picked = c1.multiselect("Providers", providers, key=TARGET_PROVIDERS, format_func=registry.label,
                             persist_state="session")
     qualities = c2.multiselect("Quality tiers", list(ex.QUALITIES), key=TARGET_QUALITIES, persist_state="session")
-    c3.selectbox("Aspect", list(ex.ASPECTS), key=ASPECT, format_func=_ASPECT_TEXT.get, persist_state="session")
+    c3.selectbox("Aspect", list(ex.ASPECTS), key=ASPECT, format_func=_aspect_text, persist_state="session")
     aspect = st.session_state.get(ASPECT) or ex.ASPECTS[0]
     model = _model(c4)
     images = _extras()
@@ -129,6 +130,14 @@ def side_by_side() -> Built:
     return Built(ex.plan_side_by_side(base, targets))
 
 
+def _aspect_text(aspect: str) -> str:
+    return _ASPECT_TEXT.get(aspect, aspect)
+
+
+def _axis_text(kind: str) -> str:
+    return ex.AXIS_KINDS.get(kind, kind)
+
+
 def _axis_values(kind: str, where: DeltaGenerator) -> tuple[str, ...]:
     key = VALUES + kind
     if kind == "prompt":
@@ -140,7 +149,7 @@ def _axis_values(kind: str, where: DeltaGenerator) -> tuple[str, ...]:
     options = {"quality": list(ex.QUALITIES), "aspect": list(ex.ASPECTS), "provider": list(PROVIDERS)}[kind]
     defaults = {"quality": ["low", "high"], "aspect": ["1:1", "3:2"], "provider": options[:2]}[kind]
     st.session_state.setdefault(key, defaults)
-    fmt = {"provider": hc.provider_label, "aspect": _ASPECT_TEXT.get}.get(kind, str)
+    fmt: Callable[[str], str] = {"provider": registry.label, "aspect": _aspect_text}.get(kind, str)
     picked = where.multiselect(ex.AXIS_KINDS[kind] + " values", options, key=key, format_func=fmt,
                                help=_AXIS_HELP[kind], persist_state="session")
     return tuple(picked)
@@ -151,11 +160,11 @@ def grid() -> Built:
     st.session_state.setdefault(ROWS, "quality")
     st.session_state.setdefault(COLS, "provider")
     c1, v1, c2, v2 = st.columns([1, 2, 1, 2])
-    c1.selectbox("Rows vary", kinds, key=ROWS, format_func=ex.AXIS_KINDS.get, persist_state="session")
+    c1.selectbox("Rows vary", kinds, key=ROWS, format_func=_axis_text, persist_state="session")
     col_kinds = [k for k in kinds if k != st.session_state[ROWS]]
     if st.session_state.get(COLS) not in col_kinds:
         st.session_state[COLS] = col_kinds[0]
-    c2.selectbox("Columns vary", col_kinds, key=COLS, format_func=ex.AXIS_KINDS.get, persist_state="session")
+    c2.selectbox("Columns vary", col_kinds, key=COLS, format_func=_axis_text, persist_state="session")
     row_kind, col_kind = st.session_state[ROWS], st.session_state[COLS]
     row_values = _axis_values(row_kind, v1)
     col_values = _axis_values(col_kind, v2)
@@ -170,14 +179,14 @@ def grid() -> Built:
         key = FIXED + kind
         if kind == "provider":
             st.session_state.setdefault(key, state.selection().provider)
-            col.selectbox("Provider (all cells)", list(PROVIDERS), key=key, format_func=hc.provider_label,
+            col.selectbox("Provider (all cells)", list(PROVIDERS), key=key, format_func=registry.label,
                           persist_state="session")
         elif kind == "quality":
             st.session_state.setdefault(key, "medium")
             col.selectbox("Quality (all cells)", list(ex.QUALITIES), key=key, persist_state="session")
         else:
             st.session_state.setdefault(key, "1:1")
-            col.selectbox("Aspect (all cells)", list(ex.ASPECTS), key=key, format_func=_ASPECT_TEXT.get,
+            col.selectbox("Aspect (all cells)", list(ex.ASPECTS), key=key, format_func=_aspect_text,
                           persist_state="session")
         values[kind] = st.session_state[key]
     images = _extras()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import streamlit as st
 
 from core.compare import experiments
 from core.history import ops as history_ops
-from ui import format as fmt
+from core.spend.money import format_usd
 from ui import history_common as hc
 from ui import services
 
@@ -26,6 +27,50 @@ def _shape(notes: str) -> str:
         return f"{cols} side by side"
     names = experiments.AXIS_KINDS
     return f"{rows}×{cols} {names.get(layout['rows']['kind'], '')} × {names.get(layout['cols']['kind'], '')}"
+
+
+def _pictures(exp: history_ops.ExperimentSummary, data_dir: Path) -> None:
+    """Up to four thumbnails, the winner's first."""
+    pics = ([exp.winner_thumb] if exp.winner_thumb else []) + [t for t in exp.thumbs if t != exp.winner_thumb]
+    if not pics:
+        st.caption("No images yet.")
+        return
+    cols = st.columns(4, gap="xxsmall")
+    for col, rel in zip(cols, pics[:4], strict=False):
+        path = data_dir / rel
+        if path.exists():
+            col.image(str(path), width="stretch")
+
+
+def _facts(exp: history_ops.ExperimentSummary) -> str:
+    bits = [_shape(exp.notes), f"{exp.jobs} image{'s' if exp.jobs != 1 else ''}", format_usd(exp.cost_usd),
+            hc.when(exp.created_at)]
+    bits = [b for b in bits if b]
+    if exp.simulated:
+        bits.append(":material/science: simulated")
+    return " · ".join(bits)
+
+
+def _status(exp: history_ops.ExperimentSummary) -> str:
+    status = []
+    if exp.active:
+        status.append(f":blue[{exp.active} running]")
+    if exp.failed:
+        status.append(f":red[{exp.failed} failed]")
+    if exp.winner_thumb:
+        status.append(":orange[:material/emoji_events: winner picked]")
+    return " · ".join(status)
+
+
+def _card(exp: history_ops.ExperimentSummary, data_dir: Path, on_open: Callable[[str], None]) -> None:
+    _pictures(exp, data_dir)
+    st.markdown(f"**{hc.short(exp.name, 80)}**")
+    st.caption(_facts(exp))
+    status = _status(exp)
+    if status:
+        st.markdown(status)
+    st.button("Open", key=f"compare_past_open_{exp.id}", on_click=on_open, args=(exp.id,),
+              icon=":material/open_in_full:")
 
 
 def render(on_open: Callable[[str], None]) -> None:
@@ -45,34 +90,6 @@ def render(on_open: Callable[[str], None]) -> None:
     grid = st.grid(3, min_column_width=260, border=True)
     for exp in items:
         with grid.cell():
-            pics = ([exp.winner_thumb] if exp.winner_thumb else []) + [t for t in exp.thumbs
-                                                                       if t != exp.winner_thumb]
-            pics = pics[:4]
-            if pics:
-                cols = st.columns(4, gap="xxsmall")
-                for col, rel in zip(cols, pics, strict=False):
-                    path = store.data_dir / rel
-                    if path.exists():
-                        col.image(str(path), width="stretch")
-            else:
-                st.caption("No images yet.")
-            st.markdown(f"**{hc.short(exp.name, 80)}**")
-            bits = [_shape(exp.notes), f"{exp.jobs} image{'s' if exp.jobs != 1 else ''}", fmt.usd(exp.cost_usd),
-                    hc.when(exp.created_at)]
-            bits = [b for b in bits if b]
-            if exp.simulated:
-                bits.append(":material/science: simulated")
-            st.caption(" · ".join(bits))
-            status = []
-            if exp.active:
-                status.append(f":blue[{exp.active} running]")
-            if exp.failed:
-                status.append(f":red[{exp.failed} failed]")
-            if exp.winner_thumb:
-                status.append(":orange[:material/emoji_events: winner picked]")
-            if status:
-                st.markdown(" · ".join(status))
-            st.button("Open", key=f"compare_past_open_{exp.id}", on_click=on_open, args=(exp.id,),
-                      icon=":material/open_in_full:")
+            _card(exp, store.data_dir, on_open)
     if pages > 1:
         st.pagination(pages, key=PAGE, default=page)

@@ -8,7 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from core.compare import experiments as ex
-from ui import format as fmt
+from core.spend.money import format_usd
+from providers import registry
 from ui import history_common as hc
 from ui import services
 
@@ -28,7 +29,7 @@ def quote(plan: ex.Plan) -> ex.PlanQuote:
 def _cell_text(q: ex.CellQuote) -> str:
     if q.problem:
         return "can't run"
-    cost = fmt.usd(q.usd) if q.usd is not None else "price unknown"
+    cost = format_usd(q.usd) if q.usd is not None else "price unknown"
     return f"{cost} · simulated" if q.endpoint == "emulator" else cost
 
 
@@ -51,12 +52,12 @@ def preview(plan: ex.Plan, pq: ex.PlanQuote) -> None:
     swapped = sorted({(q.cell.provider, q.cell.model) for q in pq.cells if q.cell.model != wanted})
     if swapped:
         st.caption(" ".join(
-            f"{hc.provider_label(p)} does not offer {hc.any_model_label(wanted)}, so it uses "
+            f"{registry.label(p)} does not offer {hc.any_model_label(wanted)}, so it uses "
             f"{hc.model_label(p, m)}." for p, m in swapped
         ))
     simulated = sorted({q.cell.provider for q in pq.cells if q.endpoint == "emulator"})
     if simulated:
-        names = ", ".join(hc.provider_label(p) for p in simulated)
+        names = ", ".join(registry.label(p) for p in simulated)
         st.info(
             f"**Simulated:** {names} {'has' if len(simulated) == 1 else 'have'} no API key, so "
             f"{'its' if len(simulated) == 1 else 'their'} cells run on the built-in emulator: stand-in pictures, "
@@ -65,7 +66,7 @@ def preview(plan: ex.Plan, pq: ex.PlanQuote) -> None:
         )
     for q in pq.cells:
         if q.problem:
-            st.warning(f"**{q.cell.label(rows, cols) or hc.provider_label(q.cell.provider)}** can't run: {q.problem}",
+            st.warning(f"**{q.cell.label(rows, cols) or registry.label(q.cell.provider)}** can't run: {q.problem}",
                        icon=":material/block:")
 
 
@@ -78,7 +79,7 @@ def _budget_line(pq: ex.PlanQuote) -> str:
         left = [x for x in (spend.left_today, spend.left_total) if x is not None]
         lowest = min(left)
         what = "simulated budget" if endpoint == "emulator" else "budget"
-        parts.append(f"{fmt.usd(lowest)} of the {what} left" + (" today" if spend.left_today == lowest
+        parts.append(f"{format_usd(lowest)} of the {what} left" + (" today" if spend.left_today == lowest
                                                                  else " in total"))
     return " · ".join(parts) if parts else "No budget cap set (Settings)."
 
@@ -93,16 +94,16 @@ def run_bar(plan: ex.Plan, pq: ex.PlanQuote) -> ex.RunOutcome | None:
     c1.metric("Images", n, help="One job per cell.")
     shown = []
     if "live" in pq.totals or "emulator" not in pq.totals:
-        shown.append(("Estimated cost", fmt.usd(live) if "live" in pq.totals and live is not None
+        shown.append(("Estimated cost", format_usd(live) if "live" in pq.totals and live is not None
                       else "unknown" if "live" in pq.totals else "$0.00",
                       "What the live providers are expected to charge, before it runs."))
     if "emulator" in pq.totals:
-        shown.append(("Simulated", fmt.usd(sim) if sim is not None else "unknown",
+        shown.append(("Simulated", format_usd(sim) if sim is not None else "unknown",
                       "Play money on the emulator, metered apart from real spend."))
     for col, (label, value, help_text) in zip((c2, c3), shown, strict=False):
         col.metric(label, value, help=help_text)
     total = sum((v for v in pq.totals.values() if v is not None), Decimal(0))
-    label = f"Run {n} image{'s' if n != 1 else ''} · {fmt.usd(total)}" if n else "Nothing to run"
+    label = f"Run {n} image{'s' if n != 1 else ''} · {format_usd(total)}" if n else "Nothing to run"
     with c4:
         st.caption(_budget_line(pq))
         pressed = st.button(label, key=RUN, type="primary", disabled=not pq.fits, icon=":material/play_arrow:",

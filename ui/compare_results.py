@@ -17,7 +17,10 @@ from core.compare import experiments
 from core.compare.experiments import Grid, GridCell
 from core.exports import contact_sheet
 from core.history import ops as history_ops
-from core.history.store import JobView
+from core.history.store import Store
+from core.history.views import JobView
+from core.spend.money import format_usd
+from providers import registry
 from ui import format as fmt
 from ui import history_common as hc
 from ui import services
@@ -83,16 +86,21 @@ def _draw(grid: Grid) -> None:
     times = [t for t in (hc.took(j) for j in jobs if j.status == "succeeded") if t is not None]
     metrics = []
     if has_live or not has_sim:
-        metrics.append(("Cost", fmt.usd(live), "Billed where the provider reported it, else the estimate."
+        metrics.append(("Cost", format_usd(live), "Billed where the provider reported it, else the estimate."
                         + ("" if reported else " Some of it is still an estimate.")))
     if has_sim:
-        metrics.append(("Simulated cost", fmt.usd(sim), "Emulator cells: what it would cost; nothing billed."))
+        metrics.append(("Simulated cost", format_usd(sim), "Emulator cells: what it would cost; nothing billed."))
     metrics.append(("Fastest", fmt.seconds(min(times)) if times else "—", "From sending to the finished image."))
     metrics.append(("Slowest", fmt.seconds(max(times)) if times else "—", "From sending to the finished image."))
     for col, (label, value, help_text) in zip(st.columns(4), metrics, strict=False):
         col.metric(label, value, help=help_text)
     _toolbar(grid)
     _grid(grid)
+
+
+def _fresh(store: Store, grid: Grid) -> Grid:
+    """The grid as stored now (ratings and winners change after it was drawn); as drawn if it is gone."""
+    return experiments.load_grid(store, grid.experiment_id) or grid
 
 
 def _toolbar(grid: Grid) -> None:
@@ -103,7 +111,7 @@ def _toolbar(grid: Grid) -> None:
     with row:
         st.download_button(
             "Contact sheet (PNG)",
-            data=lambda: contact_sheet.render(experiments.grid_sheet(experiments.load_grid(store, exp_id))),
+            data=lambda: contact_sheet.render(experiments.grid_sheet(_fresh(store, grid))),
             file_name=f"{slug}-contact-sheet.png",
             mime="image/png",
             key=f"compare_sheet_{exp_id}",
@@ -113,7 +121,7 @@ def _toolbar(grid: Grid) -> None:
         )
         st.download_button(
             "Results (CSV)",
-            data=lambda: experiments.grid_csv(experiments.load_grid(store, exp_id)),
+            data=lambda: experiments.grid_csv(_fresh(store, grid)),
             file_name=f"{slug}.csv",
             mime="text/csv",
             key=f"compare_csv_{exp_id}",
@@ -122,7 +130,7 @@ def _toolbar(grid: Grid) -> None:
         )
         st.download_button(
             "Report (HTML)",
-            data=lambda: experiments.grid_report(store, experiments.load_grid(store, exp_id)),
+            data=lambda: experiments.grid_report(store, _fresh(store, grid)),
             file_name=f"{slug}-report.html",
             mime="text/html",
             key=f"compare_report_{exp_id}",
@@ -150,10 +158,10 @@ def _marks(grid: Grid) -> tuple[str | None, str | None]:
     done = [j for j in grid.jobs if j.status == "succeeded"]
     if len(done) < 2:
         return None, None
-    priced = [j for j in done if hc.cost_value(j) is not None]
-    timed = [j for j in done if hc.took(j) is not None]
-    cheapest = min(priced, key=lambda j: hc.cost_value(j)).id if priced else None
-    fastest = min(timed, key=lambda j: hc.took(j)).id if timed else None
+    priced = [(cost, j.id) for j in done if (cost := hc.cost_value(j)) is not None]
+    timed = [(secs, j.id) for j in done if (secs := hc.took(j)) is not None]
+    cheapest = min(priced, key=lambda p: p[0])[1] if priced else None
+    fastest = min(timed, key=lambda t: t[0])[1] if timed else None
     return cheapest, fastest
 
 
@@ -185,7 +193,7 @@ def _cell(grid: Grid, cell: GridCell, cheapest: str | None, fastest: str | None)
     if cell.error:
         with st.container(border=True):
             st.warning(f"**Not run.** {cell.error}", icon=":material/block:")
-            st.caption(f"{hc.provider_label(cell.provider)} · {hc.model_label(cell.provider, cell.model)}")
+            st.caption(f"{registry.label(cell.provider)} · {hc.model_label(cell.provider, cell.model)}")
         return
     job = cell.job
     if job is None:
@@ -239,9 +247,9 @@ def _result(grid: Grid, job: JobView, key: str, cheapest: str | None, fastest: s
                 st.badge("Simulated", icon=":material/science:", color="gray")
         cost = hc.cost_value(job)
         how = "billed" if job.billed and not job.billed.estimated else "est."
-        st.markdown(f"**{fmt.usd(cost)}** {how} · **{fmt.seconds(hc.took(job))}**")
+        st.markdown(f"**{format_usd(cost)}** {how} · **{fmt.seconds(hc.took(job))}**")
         dims = f"{image.width}×{image.height}" if image.width and image.height else job.size
-        st.caption(f"{hc.provider_label(job.provider)} · {hc.model_label(job.provider, job.model)} · "
+        st.caption(f"{registry.label(job.provider)} · {hc.model_label(job.provider, job.model)} · "
                    f"{job.quality} · {dims}")
         rating = hc.rating_of(job, image)
         rate_key = f"{key}_rate_{job.id[:8]}"

@@ -8,22 +8,13 @@ from datetime import datetime
 from decimal import Decimal
 
 import clock
-from core.history.store import ImageView, JobView
+from core.history.views import ImageView, JobView
+from core.spend.money import format_usd
 from providers.registry import PROVIDERS
-from ui import format as fmt
 
-STATUS_TEXT = {
-    "queued": "Waiting",
-    "submitting": "Sending",
-    "submitted": "At the provider",
-    "running": "Running",
-    "succeeded": "Done",
-    "failed": "Failed",
-    "canceled": "Canceled",
-    "unknown": "Outcome unknown",
-}
+# The words for each state are core.jobs.lifecycle.STATE_WORDS; this is only the page's icon for each.
 # Material icons rather than emoji: they render the same in every browser and font setup.
-STATUS_ICON = {
+STATUS_ICON: dict[str, str] = {
     "queued": ":material/hourglass_top:",
     "submitting": ":material/upload:",
     "submitted": ":material/hourglass_top:",
@@ -33,11 +24,6 @@ STATUS_ICON = {
     "canceled": ":material/cancel:",
     "unknown": ":material/help:",
 }
-
-
-def provider_label(name: str) -> str:
-    cls = PROVIDERS.get(name)
-    return cls.label if cls is not None else name
 
 
 def model_label(provider: str, model: str) -> str:
@@ -74,11 +60,11 @@ def cost_text(job: JobView) -> str:
     if job.billed is not None and not job.billed.estimated:
         if job.billed.usd == 0:
             return "not charged"
-        return fmt.usd(job.billed.usd)
+        return format_usd(job.billed.usd)
     if job.billed is not None and job.billed.usd is not None:
-        return f"{fmt.usd(job.billed.usd)} est."
+        return f"{format_usd(job.billed.usd)} est."
     if job.estimate is not None and job.estimate.usd is not None:
-        return f"{fmt.usd(job.estimate.usd)} est."
+        return f"{format_usd(job.estimate.usd)} est."
     return "cost unknown"
 
 
@@ -138,6 +124,7 @@ def placeholder(status: str, width: int = 384, height: int = 384) -> bytes:
     r = min(width, height) // 6
     cx, cy = width // 2, height // 2
     draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=ink, width=max(3, r // 8))
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont
     try:
         font = ImageFont.truetype("DejaVuSans-Bold.ttf", int(r * 1.2))
     except OSError:

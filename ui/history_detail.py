@@ -12,7 +12,7 @@ the input tray through ``ui.studio_actions.use_as_input``).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import streamlit as st
@@ -20,8 +20,11 @@ from streamlit.errors import StreamlitAPIException
 
 from core.exports import downloads as exporting
 from core.history import ops as history_ops
-from core.history.store import ImageView, JobFilter, JobView
+from core.history.views import ImageView, JobFilter, JobView
+from core.jobs.lifecycle import STATE_WORDS
 from core.prompts import draft
+from core.spend.money import format_amount, format_usd
+from providers import registry
 from providers.errors import ProviderError
 from providers.types import MIME_BY_FORMAT
 from ui import format as fmt
@@ -32,6 +35,9 @@ PREFILL = "studio_prefill"
 STUDIO_PAGE = "app_pages/studio.py"
 COMPARE_PAGE = "app_pages/compare.py"
 _CONFIRM_DELETE = "history_detail_confirm_delete"
+_STATUS_COLOUR: dict[str, Literal["green", "red", "orange", "gray"]] = {
+    "succeeded": "green", "failed": "red", "unknown": "orange",
+}
 _EXPORT_OPEN = "history_detail_export"
 
 
@@ -73,9 +79,9 @@ def render(job_id: str) -> None:
     st.subheader(hc.short(job.prompt, 110), anchor=False)
     chips = st.container(horizontal=True, gap="small")
     with chips:
-        st.badge(hc.STATUS_TEXT.get(job.status, job.status), icon=hc.STATUS_ICON.get(job.status),
-                 color={"succeeded": "green", "failed": "red", "unknown": "orange"}.get(job.status, "gray"))
-        st.badge(hc.provider_label(job.provider), color="blue")
+        st.badge(STATE_WORDS.get(job.status, job.status), icon=hc.STATUS_ICON.get(job.status),
+                 color=_STATUS_COLOUR.get(job.status, "gray"))
+        st.badge(registry.label(job.provider), color="blue")
         st.badge(hc.model_label(job.provider, job.model), color="gray")
         st.badge(f"quality {job.quality}", color="gray")
         st.badge(draft.size_label(job.size), color="gray")
@@ -131,18 +137,18 @@ def _pictures(job: JobView) -> None:
 def _facts(job: JobView) -> None:
     c1, c2, c3 = st.columns(3)
     est = job.estimate.usd if job.estimate else None
-    c1.metric("Estimated", fmt.usd(est))
+    c1.metric("Estimated", format_usd(est))
     if job.billed is None:
         c2.metric("Billed", "—", help="Not settled yet.")
     elif job.billed.estimated:
-        c2.metric("Billed", fmt.usd(job.billed.usd), help="The provider reported no cost: the estimate is counted.")
+        c2.metric("Billed", format_usd(job.billed.usd), help="The provider reported no cost: the estimate is counted.")
     elif job.billed.usd == 0:
         c2.metric("Billed", "$0.00", help="Not charged.")
     else:
         delta = None
         if est and job.billed.usd is not None:
             delta = f"{(job.billed.usd - est) / est * 100:+.0f}% vs estimate"
-        c2.metric("Billed", fmt.usd(job.billed.usd), delta=delta, delta_color="inverse")
+        c2.metric("Billed", format_usd(job.billed.usd), delta=delta, delta_color="inverse")
     c3.metric("Took", fmt.seconds(hc.took(job)))
     st.caption(f"Made {hc.when(job.queued_at)} · {hc.stamp(job.queued_at)}")
 
@@ -184,76 +190,82 @@ def _rating(job: JobView, run: dict[str, Any]) -> None:
 def _actions(job: JobView, run: dict[str, Any]) -> None:
     image = job.images[0] if job.images else None
     st.markdown("**Next**")
-    row = st.container(horizontal=True, gap="small")
-    with row:
-        if st.button("Run again", key="history_rerun", icon=":material/replay:", type="primary",
-                     help="Open this request in Studio, ready to run again (the cost shows there first)."):
-            hand_to_studio(job, "rerun")
-        if st.button("Re-render at high", key="history_high", icon=":material/hd:",
-                     disabled=job.quality in ("high", "xhigh", "max"),
-                     help="Open this request in Studio at high quality."):
-            hand_to_studio(job, "high")
-        if st.button("Edit this", key="history_edit", icon=":material/edit:", disabled=image is None,
-                     help="Use this image as the input of a new request; the edit chain is kept."):
-            hand_to_studio(job, "edit", image)
-    row = st.container(horizontal=True, gap="small")
-    with row:
-        if image is not None and image.path.exists():
-            ext = {"jpeg": "jpg"}.get(image.format, image.format)
-            st.download_button(
-                "Download",
-                data=lambda: exporting.image_with_recipe(job, image, run),
-                file_name=exporting.image_file_name(job, image).rsplit(".", 1)[0] + f".{ext}",
-                mime=MIME_BY_FORMAT.get(image.format, "application/octet-stream"),
-                key="history_download",
-                icon=":material/download:",
-                on_click="ignore",
-                help="The original file with its recipe embedded (prompt, settings, cost).",
-            )
-        if st.button("Export…", key="history_detail_export_btn", icon=":material/ios_share:",
-                     help="ZIP with metadata, or a stakeholder report."):
-            st.session_state[_EXPORT_OPEN] = not st.session_state.get(_EXPORT_OPEN, False)
-        if run.get("experiment_id"):
-            if st.button("Open experiment", key="history_open_experiment", icon=":material/compare:"):
-                try:
-                    st.switch_page(COMPARE_PAGE, query_params={"experiment": run["experiment_id"]})
-                except StreamlitAPIException:
-                    st.info("Open Compare from the menu to see the experiment.")
-        if st.button("Delete…", key="history_delete", icon=":material/delete:", disabled=job.active,
-                     help="Cancel it first." if job.active else "Delete this result and its files."):
-            st.session_state[_CONFIRM_DELETE] = True
+    with st.container(horizontal=True, gap="small"):
+        _next_buttons(job, image)
+    with st.container(horizontal=True, gap="small"):
+        _take_away_buttons(job, image, run)
     if st.session_state.get(_EXPORT_OPEN):
         history_export.export_panel([job.id], key="history_detail",
                                     on_close=lambda: st.session_state.pop(_EXPORT_OPEN, None))
     if st.session_state.get(_CONFIRM_DELETE):
-        with st.container(border=True):
-            st.markdown("**Delete this result?**")
-            st.caption("Its history entry and image files go for good (a file another job uses is kept). "
-                       "The spend ledger keeps its cost.")
-            c1, c2 = st.columns(2)
-            if c1.button("Delete for good", key="history_delete_confirm_one", type="primary"):
-                result = history_ops.delete_jobs(services.store(), [job.id])
-                back()
-                st.toast("Deleted." if result.deleted else "Not deleted: it is still running.",
-                         icon=":material/delete:")
-                st.rerun()
-            if c2.button("Keep it", key="history_delete_keep"):
-                st.session_state.pop(_CONFIRM_DELETE, None)
-                st.rerun()
+        _confirm_delete(job)
+
+
+def _next_buttons(job: JobView, image: ImageView | None) -> None:
+    """What to make next from this job: again, at high, or an edit of its image."""
+    if st.button("Run again", key="history_rerun", icon=":material/replay:", type="primary",
+                 help="Open this request in Studio, ready to run again (the cost shows there first)."):
+        hand_to_studio(job, "rerun")
+    if st.button("Re-render at high", key="history_high", icon=":material/hd:",
+                 disabled=job.quality in ("high", "xhigh", "max"),
+                 help="Open this request in Studio at high quality."):
+        hand_to_studio(job, "high")
+    if st.button("Edit this", key="history_edit", icon=":material/edit:", disabled=image is None,
+                 help="Use this image as the input of a new request; the edit chain is kept."):
+        hand_to_studio(job, "edit", image)
+
+
+def _take_away_buttons(job: JobView, image: ImageView | None, run: dict[str, Any]) -> None:
+    """Download, export, the experiment it belongs to, delete."""
+    if image is not None and image.path.exists():
+        ext = {"jpeg": "jpg"}.get(image.format, image.format)
+        st.download_button(
+            "Download",
+            data=lambda: exporting.image_with_recipe(job, image, run),
+            file_name=exporting.image_file_name(job, image).rsplit(".", 1)[0] + f".{ext}",
+            mime=MIME_BY_FORMAT.get(image.format, "application/octet-stream"),
+            key="history_download",
+            icon=":material/download:",
+            on_click="ignore",
+            help="The original file with its recipe embedded (prompt, settings, cost).",
+        )
+    if st.button("Export…", key="history_detail_export_btn", icon=":material/ios_share:",
+                 help="ZIP with metadata, or a stakeholder report."):
+        st.session_state[_EXPORT_OPEN] = not st.session_state.get(_EXPORT_OPEN, False)
+    if run.get("experiment_id") and st.button("Open experiment", key="history_open_experiment",
+                                              icon=":material/compare:"):
+        try:
+            st.switch_page(COMPARE_PAGE, query_params={"experiment": run["experiment_id"]})
+        except StreamlitAPIException:
+            st.info("Open Compare from the menu to see the experiment.")
+    if st.button("Delete…", key="history_delete", icon=":material/delete:", disabled=job.active,
+                 help="Cancel it first." if job.active else "Delete this result and its files."):
+        st.session_state[_CONFIRM_DELETE] = True
+
+
+def _confirm_delete(job: JobView) -> None:
+    with st.container(border=True):
+        st.markdown("**Delete this result?**")
+        st.caption("Its history entry and image files go for good (a file another job uses is kept). "
+                   "The spend ledger keeps its cost.")
+        c1, c2 = st.columns(2)
+        if c1.button("Delete for good", key="history_delete_confirm_one", type="primary"):
+            result = history_ops.delete_jobs(services.store(), [job.id])
+            back()
+            st.toast("Deleted." if result.deleted else "Not deleted: it is still running.",
+                     icon=":material/delete:")
+            st.rerun()
+        if c2.button("Keep it", key="history_delete_keep"):
+            st.session_state.pop(_CONFIRM_DELETE, None)
+            st.rerun()
 
 
 def _code(job: JobView) -> None:
     from ui import studio_actions
 
-    as_curl, as_python = studio_actions.codegen()
-    if as_curl is None and as_python is None:
-        return
     with st.expander("Copy as code", icon=":material/code:"):
         try:
-            request = services.store().load_request(job.id)
-            base_url = studio_actions.endpoint_base_url(job.provider)
-            snippets = [(label, fn(job.provider, request, base_url=base_url), lang)
-                        for label, fn, lang in (("curl", as_curl, "bash"), ("Python", as_python, "python")) if fn]
+            snippets = studio_actions.code_snippets(job)
         except (ProviderError, ValueError, KeyError, TypeError, OSError) as err:
             st.caption(f"The code could not be written: {err}")
             return
@@ -273,10 +285,10 @@ _PARAM_LABELS = {
 }
 
 
-def _parameters(job: JobView, run: dict[str, Any]) -> None:
+def _parameter_rows(job: JobView, run: dict[str, Any]) -> list[tuple[str, str]]:
     params = run.get("params") or {}
     rows: list[tuple[str, str]] = [
-        ("Provider", hc.provider_label(job.provider)),
+        ("Provider", registry.label(job.provider)),
         ("Model", f"{hc.model_label(job.provider, job.model)} ({job.model})"),
         ("Sent to", "Built-in emulator (simulated)" if job.endpoint == "emulator" else "The provider's live API"),
         ("Quality", job.quality),
@@ -288,28 +300,35 @@ def _parameters(job: JobView, run: dict[str, Any]) -> None:
         if value not in (None, "", "auto") or (key in ("background", "moderation") and value):
             rows.append((label, str(value)))
     inputs = params.get("images") or []
-    if inputs:
-        rows.append(("Input images", f"{len(inputs)} (an edit)"))
-    if params.get("mask"):
-        rows.append(("Mask", "yes"))
-    if job.variables:
-        rows.append(("Template values", ", ".join(f"{k} = {v}" for k, v in job.variables.items())))
-    if run.get("template"):
-        rows.append(("Template", str(run["template"])))
-    if run.get("label"):
-        rows.append(("Label", str(run["label"])))
-    if job.provider_job_id:
-        rows.append(("Provider's job id", job.provider_job_id))
+    optional = (
+        ("Input images", f"{len(inputs)} (an edit)" if inputs else ""),
+        ("Mask", "yes" if params.get("mask") else ""),
+        ("Template values", ", ".join(f"{k} = {v}" for k, v in job.variables.items()) if job.variables else ""),
+        ("Template", str(run.get("template") or "")),
+        ("Label", str(run.get("label") or "")),
+        ("Provider's job id", job.provider_job_id or ""),
+    )
+    rows.extend((name, value) for name, value in optional if value)
     rows.append(("Job id", job.id))
+    return rows
+
+
+def _input_pictures(job: JobView) -> None:
+    run_view = services.store().get_run(job.run_id, with_jobs=False)
+    pics = [i for i in (run_view.inputs if run_view else ()) if i.path is not None and i.path.exists()]
+    if not pics:
+        return
+    st.caption("Input images")
+    cols = st.columns(min(6, len(pics)))
+    for col, item in zip(cols, pics, strict=False):
+        col.image(str(item.path), caption="mask" if item.role == "mask" else item.name, width="stretch")
+
+
+def _parameters(job: JobView, run: dict[str, Any]) -> None:
+    rows = _parameter_rows(job, run)
     st.dataframe(pd.DataFrame(rows, columns=["Setting", "Value"]), hide_index=True, width="stretch")
-    if inputs:
-        run_view = services.store().get_run(job.run_id, with_jobs=False)
-        pics = [i for i in (run_view.inputs if run_view else ()) if i.path is not None and i.path.exists()]
-        if pics:
-            st.caption("Input images")
-            cols = st.columns(min(6, len(pics)))
-            for col, item in zip(cols, pics, strict=False):
-                col.image(str(item.path), caption="mask" if item.role == "mask" else item.name, width="stretch")
+    if (run.get("params") or {}).get("images"):
+        _input_pictures(job)
 
 
 def _cost_and_time(job: JobView) -> None:
@@ -320,7 +339,7 @@ def _cost_and_time(job: JobView) -> None:
     if billed is None:
         rows.append(("Billed", "not settled yet"))
     elif billed.estimated:
-        rows.append(("Billed", f"{fmt.usd(billed.usd)}: no report from the provider, so the estimate counts"))
+        rows.append(("Billed", f"{format_usd(billed.usd)}: no report from the provider, so the estimate counts"))
     elif billed.usd == 0:
         rows.append(("Billed", "not charged"))
     else:
@@ -339,16 +358,16 @@ def _cost_and_time(job: JobView) -> None:
         rows.append(("Attempts", str(job.attempts)))
     st.dataframe(pd.DataFrame(rows, columns=["", "Value"]), hide_index=True, width="stretch")
     if job.error_message:
-        st.error(f"**{hc.STATUS_TEXT.get(job.status, job.status)}.** {job.error_message}", icon=":material/error:")
+        st.error(f"**{STATE_WORDS.get(job.status, job.status)}.** {job.error_message}", icon=":material/error:")
         if job.error_detail:
             with st.expander("The provider's own words"):
                 st.code(job.error_detail, language=None, wrap_lines=True)
 
 
 def _money(usd: Decimal | None, amount: Decimal | None, unit: str | None) -> str:
-    text = fmt.usd(usd)
+    text = format_usd(usd)
     if amount is not None and unit and unit.upper() != "USD":
-        text += f" ({fmt.amount(amount, unit)})"
+        text += f" ({format_amount(amount, unit)})"
     return text
 
 

@@ -8,6 +8,7 @@ goes stale.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import streamlit as st
 
@@ -21,7 +22,7 @@ REPORT = "history_export_report"  # {"ids": tuple, "data": str, "name": str}
 TITLE = "history_report_title"
 
 
-def _prepared(slot: str, ids: tuple[str, ...]) -> dict | None:
+def _prepared(slot: str, ids: tuple[str, ...]) -> dict[str, Any] | None:
     made = st.session_state.get(slot)
     return made if made and made.get("ids") == ids else None
 

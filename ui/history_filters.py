@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import streamlit as st
 
-from core.history.store import JobFilter
+from core.history.views import JobFilter
+from core.jobs.lifecycle import ACTIVE_STATES, STATE_WORDS
 from providers import registry
 from providers.registry import PROVIDERS
 
@@ -24,20 +25,24 @@ EXPERIMENT = "history_f_experiment"  # set from a link (?experiment=...): not a 
 
 _ALL_KEYS = (TEXT, PROVIDERS_KEY, MODELS, QUALITIES, STATUSES, DATES, RATING, SOURCE, WINNERS)
 
-STATUS_GROUPS = {
-    "Succeeded": ("succeeded",),
-    "Failed": ("failed",),
-    "In progress": ("queued", "submitting", "submitted", "running"),
-    "Canceled": ("canceled",),
-    "Outcome unknown": ("unknown",),
+# Finished states by their own words; the active ones share one entry (nobody filters for "Sending").
+STATUS_GROUPS: dict[str, tuple[str, ...]] = {
+    STATE_WORDS["succeeded"]: ("succeeded",),
+    STATE_WORDS["failed"]: ("failed",),
+    "In progress": ACTIVE_STATES,
+    STATE_WORDS["canceled"]: ("canceled",),
+    STATE_WORDS["unknown"]: ("unknown",),
 }
 SOURCES = {"all": "Real and simulated", "live": "Real only", "emulator": "Simulated only"}
 RATINGS = {0: "Any rating", 1: "★ or more", 2: "★★ or more", 3: "★★★ or more", 4: "★★★★ or more", 5: "★★★★★"}
 
 
-def _provider_label(name: str) -> str:
-    cls = PROVIDERS.get(name)
-    return cls.label if cls is not None else name
+def _rating_text(rating: int) -> str:
+    return RATINGS.get(rating, str(rating))
+
+
+def _source_text(source: str) -> str:
+    return SOURCES.get(source, source)
 
 
 def _local_midnight_utc(day: date) -> datetime:
@@ -64,7 +69,7 @@ def render(facets: dict[str, list[str]]) -> JobFilter:
         placeholder="Search prompts, e.g. lighthouse",
         persist_state="session",
     )
-    c1.multiselect("Provider", providers, key=PROVIDERS_KEY, format_func=_provider_label, placeholder="All",
+    c1.multiselect("Provider", providers, key=PROVIDERS_KEY, format_func=registry.label, placeholder="All",
                    persist_state="session")
     c2.multiselect("Quality", registry.qualities(), key=QUALITIES, placeholder="All", persist_state="session")
     c3.multiselect("Status", list(STATUS_GROUPS), key=STATUSES, placeholder="Any", persist_state="session")
@@ -73,10 +78,10 @@ def render(facets: dict[str, list[str]]) -> JobFilter:
     with st.expander("More filters" + (f" · {extra} on" if extra else ""), icon=":material/tune:"):
         c5, c6, c7, c8, c9 = st.columns([3, 3, 2, 2, 2])
         c5.multiselect("Model", models, key=MODELS, placeholder="All models", persist_state="session")
-        c6.date_input("Dates", value=(), key=DATES, format="YYYY-MM-DD", persist_state="session",
+        c6.date_input("Dates", value=[], key=DATES, format="YYYY-MM-DD", persist_state="session",
                       help="Pick a first and a last day (your computer's calendar).")
-        c7.selectbox("Rating", list(RATINGS), key=RATING, format_func=RATINGS.get, persist_state="session")
-        c8.selectbox("Source", list(SOURCES), key=SOURCE, format_func=SOURCES.get, persist_state="session",
+        c7.selectbox("Rating", list(RATINGS), key=RATING, format_func=_rating_text, persist_state="session")
+        c8.selectbox("Source", list(SOURCES), key=SOURCE, format_func=_source_text, persist_state="session",
                      help="Simulated results come from the built-in emulator and cost nothing.")
         with c9:
             st.space("small")
@@ -90,9 +95,8 @@ def current() -> JobFilter:
     for group in ss.get(STATUSES) or ():
         statuses += STATUS_GROUPS.get(group, ())
     since = until = None
-    picked = ss.get(DATES) or ()
-    if isinstance(picked, date):
-        picked = (picked,)
+    raw = ss.get(DATES) or ()
+    picked: tuple[date, ...] = (raw,) if isinstance(raw, date) else tuple(raw)
     if len(picked) >= 1 and picked[0]:
         since = _local_midnight_utc(picked[0])
         last = picked[1] if len(picked) > 1 and picked[1] else picked[0]

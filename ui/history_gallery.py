@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import math
 import zlib
+from typing import cast
 
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from core.history import ops as history_ops
-from core.history.store import JobFilter, JobView
+from core.history.views import JobFilter, JobView
+from core.jobs.lifecycle import STATE_WORDS
+from providers import registry
 from ui import history_common as hc
 from ui import history_export, history_filters, services
 
@@ -27,7 +30,7 @@ COLUMNS = 6
 
 
 def selected() -> dict[str, None]:
-    return st.session_state.setdefault(SELECTED, {})
+    return cast(dict[str, None], st.session_state.setdefault(SELECTED, {}))
 
 
 def _toggle(job_id: str) -> None:
@@ -182,9 +185,9 @@ def _tile(job: JobView) -> None:
     if len(job.images) > 1:
         marks.append(f"+{len(job.images) - 1}")
     if image is None:
-        marks.append(f":red[{hc.STATUS_TEXT.get(job.status, job.status)}]" if job.status != "canceled"
-                     else hc.STATUS_TEXT["canceled"])
-    st.markdown(f"**{hc.provider_label(job.provider)}** · {job.quality} {' '.join(marks)}")
+        marks.append(f":red[{STATE_WORDS.get(job.status, job.status)}]" if job.status != "canceled"
+                     else STATE_WORDS["canceled"])
+    st.markdown(f"**{registry.label(job.provider)}** · {job.quality} {' '.join(marks)}")
     st.caption(hc.short(job.prompt, 70))
     rating = hc.rating_of(job, image)
     bits = [hc.cost_text(job), hc.when(job.queued_at)]

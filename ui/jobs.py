@@ -24,10 +24,13 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from core.history import explain
-from core.history.store import ImageView, JobView
+from core.history.views import ImageView, JobView, Money
 from core.images import keep_outside as maskkeep
 from core.images import recipe
+from core.jobs.lifecycle import STATE_WORDS
 from core.prompts import draft
+from core.spend.money import format_usd
+from providers import registry
 from providers.errors import ProviderError
 from providers.registry import PROVIDERS
 from providers.types import MIME_BY_FORMAT
@@ -78,15 +81,15 @@ def _summary(jobs: Sequence[JobView]) -> str:
     if failed:
         parts.append(f"{failed} failed")
     est = [j.estimate.usd for j in jobs if j.estimate and j.estimate.usd is not None]
-    finished = [j.billed for j in jobs if j.billed is not None and j.billed.usd is not None]
-    reported = [b.usd for b in finished if not b.estimated]
-    unreported = [b.usd for b in finished if b.estimated]
+    finished = [j.billed for j in jobs if j.billed is not None]
+    reported = [b.usd for b in finished if b.usd is not None and not b.estimated]
+    unreported = [b.usd for b in finished if b.usd is not None and b.estimated]
     if est:
-        parts.append(f"estimated {fmt.usd(sum(est, Decimal(0)))}")
+        parts.append(f"estimated {format_usd(sum(est, Decimal(0)))}")
     if reported and any(reported):
-        parts.append(f"billed {fmt.usd(sum(reported, Decimal(0)))}")
+        parts.append(f"billed {format_usd(sum(reported, Decimal(0)))}")
     if unreported:
-        parts.append(f"{fmt.usd(sum(unreported, Decimal(0)))} counted without a bill")
+        parts.append(f"{format_usd(sum(unreported, Decimal(0)))} counted without a bill")
     return " · ".join(parts)
 
 
@@ -116,11 +119,6 @@ def _draw(jobs: Sequence[JobView], *, key: str, actions: bool, columns: int | No
 # --------------------------------------------------------------------------- job card
 
 
-def _label(job: JobView) -> str:
-    cls = PROVIDERS.get(job.provider)
-    return cls.label if cls else job.provider
-
-
 def _prompt_line(job: JobView) -> str:
     if job.variables:
         return " · ".join(f"{k}: {v}" for k, v in job.variables.items())
@@ -138,8 +136,8 @@ def job_card(job: JobView, *, key: str, actions: bool = True) -> None:
 
 
 def _progress(job: JobView, *, key: str, actions: bool) -> None:
-    st.markdown(f"**{explain.STATUS_WORDS.get(job.status, job.status)}** · {_label(job)} · {job.quality} · "
-                f"{draft.size_label(job.size)}")
+    st.markdown(f"**{STATE_WORDS.get(job.status, job.status)}** · {registry.label(job.provider)} · "
+                f"{job.quality} · {draft.size_label(job.size)}")
     st.caption(_prompt_line(job))
     elapsed = job.elapsed_seconds()
     expected = job.expected_seconds
@@ -150,7 +148,7 @@ def _progress(job: JobView, *, key: str, actions: bool) -> None:
     else:
         ratio = 0.0
     if elapsed is None:
-        text = "Waiting to be sent…" if job.status == "queued" else "Sending…"
+        text = f"{STATE_WORDS['queued' if job.status == 'queued' else 'submitting']}…"
     elif expected:
         text = f"{fmt.seconds(elapsed)} of about {fmt.seconds(expected)}"
     else:
@@ -166,7 +164,7 @@ def _progress(job: JobView, *, key: str, actions: bool) -> None:
             st.toast({"canceled": "Canceled before it was sent: nothing is charged.",
                       "requested": "Asked the provider to cancel."}.get(outcome, f"Cancel: {outcome}"))
     else:
-        st.caption(f"{_label(job)} cannot cancel a job once it is sent.")
+        st.caption(f"{registry.label(job.provider)} cannot cancel a job once it is sent.")
 
 
 @st.cache_data(ttl=600, max_entries=256, show_spinner=False)
@@ -219,7 +217,7 @@ def error_card(job: JobView, *, key: str, actions: bool = True, framed: bool = T
 # --------------------------------------------------------------------------- result card
 
 
-def _per_image(money, count: int) -> Decimal | None:
+def _per_image(money: Money | None, count: int) -> Decimal | None:
     if money is None or money.usd is None:
         return None
     return money.usd / max(1, count)
@@ -228,7 +226,7 @@ def _per_image(money, count: int) -> Decimal | None:
 def _cost_line(job: JobView) -> str:
     count = len(job.images) or job.n
     est = _per_image(job.estimate, count)
-    parts = [f"Estimated {fmt.usd(est)}" if est is not None else "No estimate"]
+    parts = [f"Estimated {format_usd(est)}" if est is not None else "No estimate"]
     if job.billed is not None:
         billed = _per_image(job.billed, count)
         if job.billed.estimated:
@@ -236,7 +234,7 @@ def _cost_line(job: JobView) -> str:
         elif billed is not None and billed == 0:
             parts.append("not charged")
         elif billed is not None:
-            parts.append(f"billed {fmt.usd(billed)}")
+            parts.append(f"billed {format_usd(billed)}")
     elapsed = job.elapsed_seconds()
     if elapsed is not None:
         parts.append(f"took {fmt.seconds(elapsed)}")
@@ -296,16 +294,9 @@ def _high_cost(job_id: str) -> Decimal | None:
 
 
 @st.cache_data(ttl=300, max_entries=128, show_spinner=False)
-def _code(job_id: str, base_url: str | None) -> tuple[str | None, str | None]:
-    as_curl, as_python = studio_actions.codegen()
-    store = services.store()
-    job = store.get_job(job_id)
-    if job is None:
-        return None, None
-    request = store.load_request(job_id)
-    curl = as_curl(job.provider, request, base_url=base_url) if as_curl else None
-    python = as_python(job.provider, request, base_url=base_url) if as_python else None
-    return curl, python
+def _code(job_id: str) -> list[tuple[str, str, str]]:
+    job = services.store().get_job(job_id)
+    return [] if job is None else studio_actions.code_snippets(job)
 
 
 def result_card(job: JobView, image: ImageView, *, key: str, actions: bool = True) -> None:
@@ -317,7 +308,8 @@ def result_card(job: JobView, image: ImageView, *, key: str, actions: bool = Tru
         st.image(str(picture), width="stretch")
         w, h = (kept.width, kept.height) if kept is not None and kept.width else (image.width, image.height)
         size = f"{w}×{h}" if w and h else "size unknown"
-        st.markdown(f"**{_label(job)}** · {job.quality} · {size} · {image.format.upper()} · {fmt.nbytes(image.bytes)}")
+        st.markdown(f"**{registry.label(job.provider)}** · {job.quality} · {size} · {image.format.upper()} · "
+                    f"{fmt.nbytes(image.bytes)}")
         st.caption(_prompt_line(job))
         st.caption(_cost_line(job))
         if kept is not None:
@@ -335,7 +327,7 @@ def result_card(job: JobView, image: ImageView, *, key: str, actions: bool = Tru
         with act:
             if job.quality not in ("high", "xhigh", "max"):
                 cost = _high_cost(job.id)
-                label = f"Re-render at high · {fmt.usd(cost)}" if cost is not None else "Re-render at high"
+                label = f"Re-render at high · {format_usd(cost)}" if cost is not None else "Re-render at high"
                 if st.button(label, key=f"{key}_high", icon=":material/hd:",
                              help="Make this image again at high quality (same prompt, settings and inputs)."):
                     out = studio_actions.rerender_high(job)
@@ -363,22 +355,16 @@ def result_card(job: JobView, image: ImageView, *, key: str, actions: bool = Tru
 
 
 def _copy_as_code(job: JobView, *, key: str) -> None:
-    as_curl, as_python = studio_actions.codegen()
-    if as_curl is None and as_python is None:
-        st.button("Copy as code", key=f"{key}_code", icon=":material/code:", disabled=True,
-                  help="Copy as code is coming: the request as curl or Python.")
-        return
     with st.popover("Copy as code", icon=":material/code:", help="This request as curl or Python, to copy."):
         try:
-            curl, python = _code(job.id, studio_actions.code_base_url(job.provider))
+            snippets = _code(job.id)
         except (ProviderError, ValueError, KeyError, TypeError, OSError) as err:
             st.caption(f"The code could not be written: {err}")
             return
         cls = PROVIDERS.get(job.provider)
         if cls is not None:
-            st.caption(f"Calls the real {cls.label} API; the key is read from ${cls.key_env}, never written here.")
-        tabs = st.tabs([t for t, c in (("curl", curl), ("Python", python)) if c])
-        for tab, code, lang in zip(tabs, [c for c in (curl, python) if c],
-                                   [lang for lang, c in (("bash", curl), ("python", python)) if c], strict=False):
+            st.caption(f"Calls the real {registry.label(job.provider)} API; the key is read from ${cls.key_env}, "
+                       "never written here.")
+        for (_, code, lang), tab in zip(snippets, st.tabs([s[0] for s in snippets]), strict=True):
             with tab:
                 st.code(code, language=lang)

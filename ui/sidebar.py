@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from decimal import Decimal
+
 import streamlit as st
 
 from core.config import get_secret
+from core.spend.money import format_usd
+from providers import registry
 from providers.registry import PROVIDERS
-from ui import format as fmt
 from ui import services, state
 
 _SOURCE_TEXT = {
@@ -29,7 +33,7 @@ def ensure() -> None:
         render()
 
 
-def _model_label(provider: str):
+def _model_label(provider: str) -> Callable[[str], str]:
     models = PROVIDERS[provider].MODELS
 
     def label(model: str) -> str:
@@ -48,7 +52,7 @@ def render() -> None:
             "Provider",
             list(PROVIDERS),
             key="provider",
-            format_func=lambda p: PROVIDERS[p].label,
+            format_func=registry.label,
             on_change=_provider_changed,
             help="Where requests go. Each provider has its own prices and limits.",
         )
@@ -70,16 +74,16 @@ def render() -> None:
         route = services.route(provider)
         if route.endpoint == "emulator":
             st.warning(
-                f"**Simulated results.** {PROVIDERS[provider].label} has no API key, so requests go to "
+                f"**Simulated results.** {registry.label(provider)} has no API key, so requests go to "
                 "the built-in emulator: images are made locally and nothing is billed. "
                 "Add a key in Settings to use the real service.",
                 icon=":material/science:",
             )
 
         with st.expander("API keys", expanded=False):
-            for cls in PROVIDERS.values():
+            for name, cls in PROVIDERS.items():
                 _, source = get_secret(cls.key_env, state.session_keys())
-                st.markdown(f"**{cls.label}**: {_SOURCE_TEXT[source]}")
+                st.markdown(f"**{registry.label(name)}**: {_SOURCE_TEXT[source]}")
 
         spend = services.spend_today()
         # The emulator has its own meter: never let simulated money read as real spend.
@@ -88,13 +92,13 @@ def render() -> None:
             used = spend.today_usd
             st.metric(
                 spent_label,
-                fmt.usd(used),
-                help=f"Of a daily budget of {fmt.usd(spend.daily_cap)} (set in Settings).",
+                format_usd(used),
+                help=f"Of a daily budget of {format_usd(spend.daily_cap)} (set in Settings).",
             )
-            ratio = float(min(used / spend.daily_cap, 1)) if spend.daily_cap > 0 else 1.0
-            st.progress(ratio, text=f"{fmt.usd(spend.daily_left)} left today")
+            ratio = float(min(used / spend.daily_cap, Decimal(1))) if spend.daily_cap > 0 else 1.0
+            st.progress(ratio, text=f"{format_usd(spend.daily_left)} left today")
         else:
-            st.metric(spent_label, fmt.usd(spend.today_usd), help="No daily budget set (Settings).")
+            st.metric(spent_label, format_usd(spend.today_usd), help="No daily budget set (Settings).")
 
 
 def _provider_changed() -> None:

@@ -1,32 +1,49 @@
-"""The Spend page's Altair charts, one function per chart, fed by ``core.history.analytics`` frames."""
+"""The Spend page's Altair charts, one function per chart, fed by ``core.history.analytics`` frames.
+
+Money reads as everywhere else in the app: tooltips show text made by
+``format_usd``, and axis ticks follow the same rule (``vega_usd``).
+"""
 
 from __future__ import annotations
 
 import altair as alt
 import pandas as pd
 
+from core.spend.money import format_usd, vega_usd
+from providers import registry
 from providers.registry import PROVIDERS
+from providers.types import QUALITY_ORDER
 
 # One colour per provider on every chart, so a provider is recognised at a glance.
 _PALETTE = ["#4c6ef5", "#12b886", "#f59f00", "#e64980", "#7950f2", "#868e96"]
-QUALITY_ORDER = ["low", "medium", "high", "xhigh", "max", "auto", "(deleted)"]
+# Jobs deleted from the history keep their ledger row, under "(deleted)": it sorts last.
+_QUALITIES = [*QUALITY_ORDER, "(deleted)"]
 
 
 def _providers(df: pd.DataFrame) -> alt.Scale:
     """Providers with data only (no legend entries for absent ones), each in its own fixed colour."""
-    labels = [cls.label for cls in PROVIDERS.values()]
+    labels = [registry.label(p) for p in PROVIDERS]
     colour = dict(zip(labels, _PALETTE, strict=False))
     present = [p for p in labels if p in set(df["provider"])] + sorted(set(df["provider"]) - set(labels))
     return alt.Scale(domain=present, range=[colour.get(p, _PALETTE[-1]) for p in present])
 
 
 def _usd_axis(title: str = "USD") -> alt.Axis:
-    return alt.Axis(title=title, format="$,.2f", labelFlush=False)
+    return alt.Axis(title=title, labelExpr=vega_usd(), labelFlush=False)
+
+
+def _with_text(df: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """``df`` with a ``<column>_text`` beside each money column, written by the app's one formatter."""
+    out = df.copy()
+    for column in columns:
+        out[f"{column}_text"] = [format_usd(float(v)) for v in out[column]]
+    return out
 
 
 def spend_per_day(df: pd.DataFrame) -> alt.Chart:
-    return (
-        alt.Chart(df)
+    # One row per day and provider (analytics.spend_per_day), so the tooltip's text is that bar's own.
+    chart: alt.Chart = (
+        alt.Chart(_with_text(df, "usd"))
         .mark_bar()
         .encode(
             # Ordinal days: one labelled band per day (a time axis puts ticks between the bars).
@@ -36,20 +53,21 @@ def spend_per_day(df: pd.DataFrame) -> alt.Chart:
             tooltip=[
                 alt.Tooltip("yearmonthdate(day):T", title="Day", format="%Y-%m-%d"),
                 alt.Tooltip("provider:N", title="Provider"),
-                alt.Tooltip("sum(usd):Q", title="USD", format="$,.4f"),
+                alt.Tooltip("usd_text:N", title="USD"),
                 alt.Tooltip("sum(jobs):Q", title="Jobs"),
             ],
         )
         .properties(height=280)
     )
+    return chart
 
 
 def cost_by_quality(df: pd.DataFrame) -> alt.Chart:
-    order = [q for q in QUALITY_ORDER if q in set(df["quality"])] + sorted(set(df["quality"]) - set(QUALITY_ORDER))
+    order = [q for q in _QUALITIES if q in set(df["quality"])] + sorted(set(df["quality"]) - set(_QUALITIES))
     # Only providers with data get a slot, in the app's provider order (no empty gaps between bars).
-    present = [c.label for c in PROVIDERS.values() if c.label in set(df["provider"])]
-    return (
-        alt.Chart(df)
+    present = [label for label in map(registry.label, PROVIDERS) if label in set(df["provider"])]
+    chart: alt.Chart = (
+        alt.Chart(_with_text(df, "usd_per_job", "usd"))
         .mark_bar()
         .encode(
             x=alt.X("quality:N", sort=order, title=None, axis=alt.Axis(labelAngle=0)),
@@ -59,21 +77,22 @@ def cost_by_quality(df: pd.DataFrame) -> alt.Chart:
             tooltip=[
                 alt.Tooltip("quality:N", title="Quality"),
                 alt.Tooltip("provider:N", title="Provider"),
-                alt.Tooltip("usd_per_job:Q", title="Per image", format="$,.4f"),
-                alt.Tooltip("usd:Q", title="Total", format="$,.2f"),
+                alt.Tooltip("usd_per_job_text:N", title="Per image"),
+                alt.Tooltip("usd_text:N", title="Total"),
                 alt.Tooltip("jobs:Q", title="Jobs"),
             ],
         )
         .properties(height=280)
     )
+    return chart
 
 
 def estimate_vs_billed(df: pd.DataFrame) -> alt.Chart:
     long = df.melt(id_vars=["provider", "jobs"], value_vars=["estimated", "billed"], var_name="what",
                    value_name="usd")
     long["what"] = long["what"].map({"estimated": "Estimated", "billed": "Billed"})
-    return (
-        alt.Chart(long)
+    chart: alt.Chart = (
+        alt.Chart(_with_text(long, "usd"))
         .mark_bar()
         .encode(
             x=alt.X("provider:N", title=None, axis=alt.Axis(labelAngle=0)),
@@ -85,17 +104,18 @@ def estimate_vs_billed(df: pd.DataFrame) -> alt.Chart:
             tooltip=[
                 alt.Tooltip("provider:N", title="Provider"),
                 alt.Tooltip("what:N", title=""),
-                alt.Tooltip("usd:Q", title="USD", format="$,.4f"),
+                alt.Tooltip("usd_text:N", title="USD"),
                 alt.Tooltip("jobs:Q", title="Jobs billed"),
             ],
         )
         .properties(height=280)
     )
+    return chart
 
 
-def latency(df: pd.DataFrame) -> alt.Chart:
+def latency(df: pd.DataFrame) -> alt.LayerChart:
     """p50 as a bar, p95 as a tick above it, per provider and quality."""
-    order = [q for q in QUALITY_ORDER if q in set(df["quality"])]
+    order = [q for q in _QUALITIES if q in set(df["quality"])]
     base = alt.Chart(df).encode(
         x=alt.X("provider:N", title=None, axis=alt.Axis(labelAngle=0)),
         xOffset=alt.XOffset("quality:N", sort=order),
@@ -114,12 +134,13 @@ def latency(df: pd.DataFrame) -> alt.Chart:
     )
     rules = base.mark_rule(color="#495057").encode(y="p50:Q", y2="p95:Q")
     ticks = base.mark_tick(color="#495057", thickness=2, size=10).encode(y="p95:Q")
-    return (bars + rules + ticks).properties(height=280)
+    layered: alt.LayerChart = (bars + rules + ticks).properties(height=280)
+    return layered
 
 
 def failures(df: pd.DataFrame) -> alt.Chart:
     order = df.groupby("kind")["jobs"].sum().sort_values(ascending=False).index.tolist()
-    return (
+    chart: alt.Chart = (
         alt.Chart(df)
         .mark_bar()
         .encode(
@@ -135,3 +156,4 @@ def failures(df: pd.DataFrame) -> alt.Chart:
         )
         .properties(height=40 * len(order))
     )
+    return chart

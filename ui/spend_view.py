@@ -10,16 +10,11 @@ import streamlit as st
 import clock
 from core.exports import downloads as exporting
 from core.history import analytics
-from ui import format as fmt
+from core.spend.money import format_usd
 from ui import services, spend_charts
 
 PERIOD = "spend_period"
 PERIODS = {"7 days": 7, "30 days": 30, "90 days": 90, "All time": None}
-
-
-def _usd(value: float) -> str:
-    # Chart frames carry floats; show them as the rest of the app shows money.
-    return fmt.usd(Decimal(str(round(float(value), 6))))
 
 
 def since() -> datetime | None:
@@ -33,27 +28,28 @@ def since() -> datetime | None:
 def _budget(endpoint: str) -> None:
     spend = services.store().spend(endpoint)
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Spent today", fmt.usd(spend.today), help="Since local midnight, including jobs still running.")
+    c1.metric("Spent today", format_usd(spend.today), help="Since local midnight, including jobs still running.")
     if spend.left_today is not None:
-        c2.metric("Left today", fmt.usd(spend.left_today), help=f"Daily budget {fmt.usd(spend.caps.daily)}.")
+        c2.metric("Left today", format_usd(spend.left_today), help=f"Daily budget {format_usd(spend.caps.daily)}.")
     else:
         c2.metric("Left today", "no cap", help="No daily budget is set (Settings).")
-    c3.metric("Spent in total", fmt.usd(spend.total))
+    c3.metric("Spent in total", format_usd(spend.total))
     if spend.left_total is not None:
-        c4.metric("Left in total", fmt.usd(spend.left_total), help=f"Total budget {fmt.usd(spend.caps.total)}.")
+        c4.metric("Left in total", format_usd(spend.left_total), help=f"Total budget {format_usd(spend.caps.total)}.")
     else:
         c4.metric("Left in total", "no cap", help="No total budget is set (Settings).")
     bars = []
     if spend.caps.daily:
-        bars.append((float(min(spend.today / spend.caps.daily, 1)), f"{fmt.usd(spend.today)} of "
-                     f"{fmt.usd(spend.caps.daily)} today"))
+        bars.append((float(min(spend.today / spend.caps.daily, Decimal(1))), f"{format_usd(spend.today)} of "
+                     f"{format_usd(spend.caps.daily)} today"))
     if spend.caps.total:
-        bars.append((float(min(spend.total / spend.caps.total, 1)), f"{fmt.usd(spend.total)} of "
-                     f"{fmt.usd(spend.caps.total)} in total"))
+        bars.append((float(min(spend.total / spend.caps.total, Decimal(1))), f"{format_usd(spend.total)} of "
+                     f"{format_usd(spend.caps.total)} in total"))
     for ratio, text in bars:
         st.progress(ratio, text=text)
     if spend.pending:
-        st.caption(f"{fmt.usd(spend.pending)} of it is reserved for jobs still running: it settles when they finish.")
+        st.caption(f"{format_usd(spend.pending)} of it is reserved for jobs still running: "
+                   "it settles when they finish.")
 
 
 def render(endpoint: str) -> None:
@@ -74,7 +70,7 @@ def render(endpoint: str) -> None:
         return
     counting = ledger[ledger["state"] != "released"]
     st.caption(
-        f"{len(ledger):,} jobs in this period · {_usd(counting['usd'].sum())} counted · "
+        f"{len(ledger):,} jobs in this period · {format_usd(float(counting['usd'].sum()))} counted · "
         f"{int((ledger['state'] == 'released').sum()):,} not charged"
     )
     left, right = st.columns(2, gap="large")

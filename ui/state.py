@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import streamlit as st
 
@@ -12,7 +13,6 @@ from providers.registry import PROVIDERS
 
 # Keys typed in Settings live here only (never in the store, logs or page).
 SESSION_KEYS = "session_api_keys"
-SESSION_BASE_URLS = "session_base_urls"
 
 DEFAULT_PROVIDER = "openai"
 
@@ -27,7 +27,6 @@ def init() -> None:
     """Set defaults once per session; safe to call from every page (pages also run alone)."""
     ss = st.session_state
     ss.setdefault(SESSION_KEYS, {})
-    ss.setdefault(SESSION_BASE_URLS, {})
     if "default_provider" not in ss:
         saved = app_settings.load()
         ss["default_provider"] = saved.default_provider if saved.default_provider in PROVIDERS else DEFAULT_PROVIDER
@@ -53,9 +52,5 @@ def selection() -> Selection:
 
 def session_keys() -> Mapping[str, str]:
     init()
-    return st.session_state[SESSION_KEYS]
+    return cast(Mapping[str, str], st.session_state[SESSION_KEYS])
 
-
-def session_base_urls() -> Mapping[str, str]:
-    init()
-    return st.session_state[SESSION_BASE_URLS]

@@ -6,23 +6,23 @@ pages show too), so a click behaves the same wherever it happens.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import streamlit as st
 
-from core.history.store import ImageView, JobView
+from core.exports import codegen
+from core.history.views import ImageView, JobView
 from core.images import keep_outside as maskkeep
-from core.jobs.runner import Submitted
+from core.jobs.submission import Submitted
 from core.prompts import draft
 from core.spend import budget
 from providers.errors import ProviderError
 from providers.registry import PROVIDERS
 from providers.types import ImageRequest
-from ui import services, state
+from ui import services
 from ui import studio_state as ss
 
 STUDIO_PAGE = "app_pages/studio.py"
@@ -131,7 +131,8 @@ def fill_form(r: draft.Restored, *, set_selection: bool, prompt: bool = True) ->
     if set_selection and r.provider:
         state["provider"] = r.provider
         state["model"] = r.model or PROVIDERS[r.provider].default_model
-    provider = state.get("provider") if state.get("provider") in PROVIDERS else (r.provider or "openai")
+    chosen = state.get("provider")
+    provider: str = chosen if isinstance(chosen, str) and chosen in PROVIDERS else (r.provider or "openai")
     cls = PROVIDERS[provider]
     caps = cls.MODELS.get(state.get("model") or "", cls.MODELS[cls.default_model])
     if prompt:
@@ -154,22 +155,15 @@ def fill_form(r: draft.Restored, *, set_selection: bool, prompt: bool = True) ->
         state[ss.N] = max(1, min(r.n, caps.max_n))
 
 
-def codegen() -> tuple[Callable[..., str] | None, Callable[..., str] | None]:
-    """The lead's ``core.exports.codegen`` functions when they exist (the button says "coming" otherwise)."""
-    try:
-        mod = importlib.import_module("core.exports.codegen")
-    except ImportError:
-        return None, None
-    return getattr(mod, "as_curl", None), getattr(mod, "as_python", None)
+def code_snippets(job: JobView) -> list[tuple[str, str, str]]:
+    """(tab title, code, language) of "Copy as code" for ``job``: its request as curl and as Python.
 
-
-def code_base_url(provider: str) -> str | None:
-    """The base URL a "Copy as code" snippet should call: a custom one from Settings, else the real API's.
-
-    Never the emulator's loopback address: a snippet is for running elsewhere, against the real service.
+    The snippet calls the base URL the provider is configured with (its ``*_BASE_URL``
+    environment variable, else the public API), never the emulator's loopback address:
+    it is for running elsewhere, against the real service.
     """
-    return state.session_base_urls().get(provider) or None
-
-
-# The History page's detail view imports this name.
-endpoint_base_url = code_base_url
+    request = services.store().load_request(job.id)
+    return [
+        ("curl", codegen.as_curl(job.provider, request), "bash"),
+        ("Python", codegen.as_python(job.provider, request), "python"),
+    ]

@@ -12,16 +12,15 @@ from decimal import Decimal
 import pandas as pd
 import streamlit as st
 
-from core.jobs.runner import Quote
+from core.jobs.submission import Quote
 from core.prompts import draft
 from core.spend import costs
+from core.spend.money import format_amount, format_usd
+from providers import registry
 from providers.errors import ProviderError
 from providers.registry import PROVIDERS
-from providers.types import ImageRequest, ModelCaps
-from ui import format as fmt
+from providers.types import QUALITY_WORDS, ImageRequest, ModelCaps
 from ui import services
-
-_QUALITY_HEAD = {"low": "Low", "medium": "Medium", "high": "High", "auto": "Auto"}
 
 
 @dataclass(frozen=True)
@@ -49,17 +48,17 @@ def _budget_line(quote: Quote) -> tuple[str | None, str | None]:
                       "so it cannot be checked against your budget.")
     bits = []
     if caps.daily is not None and spend.left_today is not None:
-        bits.append(f"{fmt.usd(spend.left_today)} left today of {fmt.usd(caps.daily)}")
+        bits.append(f"{format_usd(spend.left_today)} left today of {format_usd(caps.daily)}")
     if caps.total is not None and spend.left_total is not None:
-        bits.append(f"{fmt.usd(spend.left_total)} left of the {fmt.usd(caps.total)} total budget")
+        bits.append(f"{format_usd(spend.left_total)} left of the {format_usd(caps.total)} total budget")
     line = "Budget: " + "; ".join(bits) + "."
     if quote.fits:
         return line, None
     scope = ("today's budget" if spend.left_today is not None and total > spend.left_today
              else "the total budget")
     left = spend.left_today if scope == "today's budget" else spend.left_total
-    return line, (f"Over budget: this batch is estimated at {fmt.usd(total)} and {scope} has "
-                  f"{fmt.usd(left)} left. Lower the quality or the number of images, or raise the cap in Settings.")
+    return line, (f"Over budget: this batch is estimated at {format_usd(total)} and {scope} has "
+                  f"{format_usd(left)} left. Lower the quality or the number of images, or raise the cap in Settings.")
 
 
 def _lines_table(est: costs.BatchEstimate) -> pd.DataFrame:
@@ -68,8 +67,8 @@ def _lines_table(est: costs.BatchEstimate) -> pd.DataFrame:
         rows.append({
             "Item": line.label,
             "Quantity": f"{line.quantity:,.0f} {line.unit}",
-            "Amount": fmt.amount(line.amount, est.unit) if est.unit != "USD" else fmt.usd(line.amount),
-            "USD": fmt.usd(line.usd),
+            "Amount": format_amount(line.amount, est.unit),
+            "USD": format_usd(line.usd),
         })
     return pd.DataFrame(rows)
 
@@ -81,10 +80,12 @@ def _compare_table(request: ImageRequest, prompts: tuple[str, ...], provider: st
     qualities = list(dict.fromkeys(r.quality for r in rows))
     table: dict[str, dict[str, str]] = {}
     for r in rows:
-        if r.usd is None:  # a credit with no known dollar value: say the credits, never a guessed dollar
-            cell = f"{fmt.amount(r.amount, r.unit)} (value unknown)"
+        if r.amount is None or r.unit is None:  # not offered there (no such quality, size): say why
+            cell = r.note or "—"
+        elif r.usd is None:  # a credit with no known dollar value: say the credits, never a guessed dollar
+            cell = f"{format_amount(r.amount, r.unit)} (value unknown)"
         else:
-            cell = fmt.usd(r.usd) + ("" if r.confirmed else " ?")
+            cell = format_usd(r.usd) + ("" if r.confirmed else " ?")
             if r.cheapest:
                 cell = "★ " + cell
         if r.current:
@@ -93,7 +94,7 @@ def _compare_table(request: ImageRequest, prompts: tuple[str, ...], provider: st
         name = r.label if r.model == request.model else f"{r.label} ({PROVIDERS[r.provider].MODELS[r.model].label})"
         table.setdefault(name, {})[r.quality] = cell
     frame = pd.DataFrame.from_dict(table, orient="index", columns=qualities)
-    frame.columns = [_QUALITY_HEAD.get(q, q) for q in qualities]
+    frame.columns = [QUALITY_WORDS.get(q, q) for q in qualities]
     return frame
 
 
@@ -109,7 +110,7 @@ def render(
     provider: str, caps: ModelCaps, request: ImageRequest, batch: draft.Batch, endpoint: str,
     input_sizes: tuple[tuple[int, int], ...] = (),
 ) -> CostView:
-    cls = PROVIDERS[provider]
+    who = registry.label(provider)
     prompts = batch.prompts or (request.prompt,)
     try:
         est = costs.batch_estimate(services.catalogue(), provider, request, caps, prompts,
@@ -124,16 +125,18 @@ def render(
 
     c1, c2 = st.columns([3, 2])
     unconfirmed = "" if est.confirmed else " (unconfirmed)"
+    # A credit with no known dollar value is said in credits, never as a guessed dollar figure.
     c1.metric(
         "Estimated total",
-        fmt.usd(est.usd) if est.usd is not None else fmt.amount(est.amount, est.unit),
+        format_usd(est.usd) if est.usd is not None else format_amount(est.amount, est.unit),
         help=f"The whole batch: {est.images} image{'s' if est.images != 1 else ''} from {est.prompts} "
-        f"prompt{'s' if est.prompts != 1 else ''} on {cls.label}{unconfirmed}.",
+        f"prompt{'s' if est.prompts != 1 else ''} on {who}{unconfirmed}.",
     )
     tokens = any(ln.unit == "tokens" for ln in est.lines)
     c2.metric(
         "Per image",
-        fmt.usd(est.per_image_usd) if est.per_image_usd is not None else fmt.amount(est.per_image_amount, est.unit),
+        format_usd(est.per_image_usd) if est.per_image_usd is not None
+        else format_amount(est.per_image_amount, est.unit),
         help="The output image part. Prompt text and input images are billed per request and are in the total."
         if tokens else "The provider's price per image.",
     )
@@ -141,11 +144,11 @@ def render(
     if est.prompts > 1:
         what[0] += f" from {est.prompts} prompts"
     if est.unit != "USD":
-        what.append(f"{fmt.amount(est.amount.quantize(Decimal('0.01')).normalize(), est.unit)} at {cls.label}")
+        what.append(f"{format_amount(est.amount.quantize(Decimal('0.01')).normalize(), est.unit)} at {who}")
     badge = " · :orange-badge[unconfirmed price]" if not est.confirmed else ""
     st.caption(f"{' · '.join(what)} · {_source(est)}{badge}")
     if est.usd is None and est.unit != "USD":
-        st.caption(f":orange-badge[credit value unknown] {cls.label} does not publish what a credit costs in dollars. "
+        st.caption(f":orange-badge[credit value unknown] {who} does not publish what a credit costs in dollars. "
                    "Set what you pay per credit in Settings to see this in dollars.")
 
     budget_line, blocker = (None, None) if quote is None else _budget_line(quote)

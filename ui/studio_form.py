@@ -8,21 +8,25 @@ widget draws (never through ``value=``), so a restored or template value wins.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from core import config
+from core.history.views import JobView
 from core.prompts import draft, templates
-from providers import validation
+from core.spend.money import format_usd
+from providers import registry, validation
 from providers.errors import InvalidRequest
 from providers.registry import PROVIDERS
-from providers.types import ImageRequest, ModelCaps
-from ui import format as fmt
+from providers.types import QUALITY_WORDS, ImageRequest, ModelCaps
+from ui import history_common as hc
 from ui import jobs, services, state, studio_actions, studio_cost, studio_inputs
 from ui import studio_state as ss
 
-_QUALITY_WORDS = {"low": "Low", "medium": "Medium", "high": "High", "xhigh": "X-high", "max": "Max", "auto": "Auto"}
 _BUILDER = (
     ("subject", "Subject", "A red fox curled up asleep in fresh snow"),
     ("style", "Style", "watercolour illustration, soft edges"),
@@ -155,7 +159,7 @@ def _prompt(caps: ModelCaps) -> tuple[str, dict[str, str]]:
         persist_state="session",
     ) or ""
     usage = draft.prompt_usage(prompt, caps)
-    limit_text = f"{usage.text} · {_provider_label(caps)} limit"
+    limit_text = f"{usage.text} · {registry.label(caps.provider)} limit"
     st.caption(f":red[{limit_text}: shorten it]" if usage.over else limit_text)
     values: dict[str, str] = {}
     names = templates.variables(prompt)
@@ -173,14 +177,10 @@ def _prompt(caps: ModelCaps) -> tuple[str, dict[str, str]]:
     return prompt, values
 
 
-def _provider_label(caps: ModelCaps) -> str:
-    return PROVIDERS[caps.provider].label if caps.provider in PROVIDERS else caps.provider
-
-
 # --------------------------------------------------------------------------- parameters
 
 
-def _ensure(key: str, options: list, default) -> None:
+def _ensure(key: str, options: Sequence[object], default: object) -> None:
     """Put a valid value in place before the widget draws (a provider change can strand the old one)."""
     if st.session_state.get(key) not in options:
         st.session_state[key] = default if default in options else options[0]
@@ -190,9 +190,9 @@ class _Pairs:
     """Hands out columns two by two, so optional controls pack without holes."""
 
     def __init__(self) -> None:
-        self._cols: list = []
+        self._cols: list[DeltaGenerator] = []
 
-    def next(self):
+    def next(self) -> DeltaGenerator:
         if not self._cols:
             self._cols = list(st.columns(2))
         return self._cols.pop(0)
@@ -214,52 +214,59 @@ def _shape_hint(caps: ModelCaps, size: str, first_input: tuple[int, int]) -> str
     return f"Your first image is {iw}×{ih}; the result will be {draft.size_label(size, caps)}.{tip}"
 
 
-def _parameters(caps: ModelCaps, *, has_inputs: bool, first_input: tuple[int, int] | None = None) -> dict:
-    saved = st.session_state
-    who = _provider_label(caps)
-    out: dict = {}
+def _quality(caps: ModelCaps) -> str:
     qualities = draft.quality_options(caps)
-    _ensure(ss.QUALITY, qualities, draft.default_quality(caps, saved.get("default_quality")))
-    out["quality"] = st.segmented_control(
+    _ensure(ss.QUALITY, qualities, draft.default_quality(caps, st.session_state.get("default_quality")))
+    picked = st.segmented_control(
         "Quality",
         qualities,
         key=ss.QUALITY,
         required=True,
-        format_func=lambda q: _QUALITY_WORDS.get(q, q),
+        format_func=lambda q: QUALITY_WORDS.get(q, q),
         help="Low is a cheap draft, high costs several times more. Auto lets the model decide (priced as high).",
         persist_state="session",
     )
+    return picked or qualities[0]  # required=True: never empty, but the widget's type allows it
 
+
+def _size(caps: ModelCaps, first_input: tuple[int, int] | None) -> str:
+    """The aspect ratio or size (a custom one typed in pixels), with a note when it reshapes the first input."""
     sizes = draft.size_options(caps)
     values = [o.value for o in sizes]
     labels = {o.value: o.label for o in sizes}
-    _ensure(ss.SIZE, values, draft.default_size(caps, saved.get("default_size")))
-    size = st.selectbox(
+    _ensure(ss.SIZE, values, draft.default_size(caps, st.session_state.get("default_size")))
+    size: str = st.selectbox(
         "Aspect ratio / size",
         values,
         key=ss.SIZE,
-        format_func=labels.get,
+        format_func=lambda v: labels.get(v, v),
         help="The shape of the image. Bigger images cost more.",
         persist_state="session",
     )
     if size == draft.CUSTOM_SIZE:
-        st.session_state.setdefault(ss.CUSTOM_SIZE, "1536x864")
-        custom = st.text_input("Width × height in pixels", key=ss.CUSTOM_SIZE, placeholder="1536x864",
-                               help="Multiples of 16, at most 3:1, 655,360 to 8,294,400 pixels.",
-                               persist_state="session").strip().lower().replace("×", "x").replace(" ", "")
-        why = validation.check_free_size(custom)
-        if why:
-            st.caption(f":red[{why}]")
-        elif validation.is_experimental_size(custom):
-            st.caption("Above 2560×1440 the output is experimental.")
-        size = custom
-    out["size"] = size
+        size = _custom_size()
     usable = size != "auto" and ("x" not in size or validation.check_free_size(size) is None)
     hint = _shape_hint(caps, size, first_input) if first_input and usable else None
     if hint:
         st.caption(f":material/aspect_ratio: {hint}")
+    return size
 
-    pairs = _Pairs()
+
+def _custom_size() -> str:
+    st.session_state.setdefault(ss.CUSTOM_SIZE, "1536x864")
+    custom = st.text_input("Width × height in pixels", key=ss.CUSTOM_SIZE, placeholder="1536x864",
+                           help="Multiples of 16, at most 3:1, 655,360 to 8,294,400 pixels.",
+                           persist_state="session").strip().lower().replace("×", "x").replace(" ", "")
+    why = validation.check_free_size(custom)
+    if why:
+        st.caption(f":red[{why}]")
+    elif validation.is_experimental_size(custom):
+        st.caption("Above 2560×1440 the output is experimental.")
+    return custom
+
+
+def _count_and_file(caps: ModelCaps, size: str, pairs: _Pairs, out: dict[str, Any]) -> None:
+    """Images per prompt, resolution, file format and compression: what the output is."""
     st.session_state.setdefault(ss.N, 1)
     if st.session_state[ss.N] > caps.max_n:
         st.session_state[ss.N] = caps.max_n
@@ -267,7 +274,6 @@ def _parameters(caps: ModelCaps, *, has_inputs: bool, first_input: tuple[int, in
         "Images per prompt", min_value=1, max_value=caps.max_n, step=1, key=ss.N,
         help=f"1 to {caps.max_n}. Each image is billed.", persist_state="session",
     ))
-
     out["resolution"] = None
     if caps.resolutions and ":" in size:
         _ensure(ss.RESOLUTION, list(caps.resolutions), caps.resolutions[0])
@@ -275,7 +281,7 @@ def _parameters(caps: ModelCaps, *, has_inputs: bool, first_input: tuple[int, in
             "Resolution", list(caps.resolutions), key=ss.RESOLUTION,
             help="1K is about a megapixel; 2K and 4K cost more.", persist_state="session",
         )
-
+    out["output_format"] = caps.default_output_format
     if caps.output_formats:
         formats = list(caps.output_formats)
         _ensure(ss.FORMAT, formats, caps.default_output_format)
@@ -283,9 +289,6 @@ def _parameters(caps: ModelCaps, *, has_inputs: bool, first_input: tuple[int, in
             "File format", formats, key=ss.FORMAT, format_func=str.upper,
             help="PNG is lossless; JPEG and WebP make smaller files.", persist_state="session",
         )
-    else:
-        out["output_format"] = caps.default_output_format
-
     out["output_compression"] = None
     if caps.compression and out["output_format"] in ("jpeg", "webp"):
         st.session_state.setdefault(ss.COMPRESSION, 100)
@@ -295,6 +298,10 @@ def _parameters(caps: ModelCaps, *, has_inputs: bool, first_input: tuple[int, in
             persist_state="session",
         ))
 
+
+def _filters(caps: ModelCaps, has_inputs: bool, pairs: _Pairs, out: dict[str, Any]) -> None:
+    """Background, content filter and input fidelity, where the model takes them."""
+    out["background"] = "auto"
     if caps.backgrounds:
         backgrounds = list(caps.backgrounds)
         _ensure(ss.BACKGROUND, backgrounds, "auto")
@@ -302,9 +309,7 @@ def _parameters(caps: ModelCaps, *, has_inputs: bool, first_input: tuple[int, in
             "Background", backgrounds, key=ss.BACKGROUND, format_func=str.capitalize,
             help="Opaque fills the background; transparent needs PNG or WebP.", persist_state="session",
         )
-    else:
-        out["background"] = "auto"
-
+    out["moderation"] = "auto"
     if caps.moderations:
         moderations = list(caps.moderations)
         _ensure(ss.MODERATION, moderations, "auto")
@@ -312,9 +317,6 @@ def _parameters(caps: ModelCaps, *, has_inputs: bool, first_input: tuple[int, in
             "Content filter", moderations, key=ss.MODERATION, format_func=str.capitalize,
             help="Low is a less strict filter; auto is the provider's standard one.", persist_state="session",
         )
-    else:
-        out["moderation"] = "auto"
-
     out["input_fidelity"] = None
     if caps.input_fidelities and has_inputs:
         options = ["", *caps.input_fidelities]
@@ -326,13 +328,26 @@ def _parameters(caps: ModelCaps, *, has_inputs: bool, first_input: tuple[int, in
         )
         out["input_fidelity"] = chosen or None
 
+
+def _fixed_notes(caps: ModelCaps, has_inputs: bool, moderation: str) -> None:
+    """Say which settings the provider decides itself, so a missing control is not a mystery."""
+    who = registry.label(caps.provider)
     fixed = [w for w, offered in (("file format", caps.output_formats), ("background", caps.backgrounds),
                                   ("content filter", caps.moderations)) if not offered]
     if fixed:
         listed = fixed[0] if len(fixed) == 1 else ", ".join(fixed[:-1]) + " and " + fixed[-1]
         st.caption(f"{who} sets the {listed} itself.")
-    if has_inputs and not caps.moderation_on_edits and out["moderation"] != "auto":
+    if has_inputs and not caps.moderation_on_edits and moderation != "auto":
         st.caption(f"{who} applies its standard content filter to edits.")
+
+
+def _parameters(caps: ModelCaps, *, has_inputs: bool, first_input: tuple[int, int] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"quality": _quality(caps)}
+    out["size"] = _size(caps, first_input)
+    pairs = _Pairs()
+    _count_and_file(caps, out["size"], pairs, out)
+    _filters(caps, has_inputs, pairs, out)
+    _fixed_notes(caps, has_inputs, out["moderation"])
     return out
 
 
@@ -354,15 +369,15 @@ def _generate(
     if cost.blocker:
         reasons.append(cost.blocker)
     if endpoint not in ("live", "emulator"):
-        cls = PROVIDERS[provider]
-        reasons.append(f"{cls.label} has no API key and no emulator: add {cls.key_env} in Settings.")
+        reasons.append(f"{registry.label(provider)} has no API key and no emulator: "
+                       f"add {PROVIDERS[provider].key_env} in Settings.")
 
     if caps.caution:  # said before any paid call, not only in the sidebar
         st.warning(caps.caution, icon=":material/help:")
     images = batch.size * request.n
     price = ""
     if cost.estimate is not None and cost.estimate.usd is not None:
-        price = f" · {fmt.usd(cost.estimate.usd)}"
+        price = f" · {format_usd(cost.estimate.usd)}"
     label = f"Generate {images} image{'s' if images != 1 else ''}{price}" if images else "Generate"
     clicked = st.button(label, key=ss.GENERATE, type="primary", icon=":material/auto_awesome:", width="stretch",
                         disabled=bool(reasons), shortcut="Ctrl+Shift+Enter",
@@ -379,8 +394,8 @@ def _generate(
             parent_job_id=st.session_state.get(ss.PARENT) if request.images else None,
             keep_outside=inputs.keep_outside if request.mask is not None else None,
         )
-        if out.error:
-            st.error(out.error, icon=":material/block:")
+        if out.error or out.submitted is None:
+            st.error(out.error or "Nothing was sent.", icon=":material/block:")
         else:
             sub = out.submitted
             st.toast(f"Sent {len(sub.job_ids)} job{'s' if len(sub.job_ids) != 1 else ''}: follow them below.",
@@ -417,14 +432,12 @@ def results() -> None:
                 jobs.live_panel(r["job_ids"], key=f"studio_run_{r['run_id'][:12]}", columns=4)
 
 
-def _run_header(job) -> None:
+def _run_header(job: JobView | None) -> None:
     if job is None:
         return
-    cls = PROVIDERS.get(job.provider)
     when = job.queued_at.astimezone().strftime("%H:%M:%S")
     sim = " · simulated" if job.endpoint == "emulator" else ""
-    model = cls.MODELS[job.model].label if cls and job.model in cls.MODELS else job.model
-    st.markdown(f"**{cls.label if cls else job.provider}** · {model} · {job.quality} · "
+    st.markdown(f"**{registry.label(job.provider)}** · {hc.model_label(job.provider, job.model)} · {job.quality} · "
                 f"{draft.size_label(job.size)} · sent {when}{sim}")
 
 
@@ -476,7 +489,7 @@ def _take_prefill() -> None:
     }.get(mode, "The form holds that request: check the cost, then generate."))
 
 
-def _switch(offer: dict) -> None:
+def _switch(offer: dict[str, str]) -> None:
     st.session_state["provider"] = offer["provider"]
     st.session_state["model"] = offer["model"]
     st.session_state.pop(SWITCH, None)
@@ -494,12 +507,13 @@ def _switch_banner(sel: state.Selection) -> None:
         return
     now = PROVIDERS[sel.provider]
     with st.container(border=True):
-        st.markdown(f":material/swap_horiz: That request ran on **{cls.label} · {cls.MODELS[offer['model']].label}**;"
-                    f" the form is set to {now.label} · {now.MODELS[sel.model].label}.")
+        then, current = registry.label(offer["provider"]), registry.label(sel.provider)
+        st.markdown(f":material/swap_horiz: That request ran on **{then} · {cls.MODELS[offer['model']].label}**;"
+                    f" the form is set to {current} · {now.MODELS[sel.model].label}.")
         row = st.container(horizontal=True)
-        row.button(f"Switch to {cls.label}", key="studio_switch_yes", type="primary", on_click=_switch,
+        row.button(f"Switch to {then}", key="studio_switch_yes", type="primary", on_click=_switch,
                    args=(offer,))
-        row.button(f"Stay on {now.label}", key="studio_switch_no", on_click=st.session_state.pop,
+        row.button(f"Stay on {current}", key="studio_switch_no", on_click=st.session_state.pop,
                    args=(SWITCH, None))
 
 
@@ -510,8 +524,7 @@ def render() -> None:
     ss.init()
     _take_prefill()
     sel = state.selection()
-    cls = PROVIDERS[sel.provider]
-    caps = cls.MODELS[sel.model]
+    caps = PROVIDERS[sel.provider].MODELS[sel.model]
     route = services.route(sel.provider)
     for kind, message in ss.take_flashes():
         {"success": st.success, "error": st.error, "warning": st.warning}.get(kind, st.info)(message)
@@ -526,7 +539,7 @@ def render() -> None:
         inputs = studio_inputs.render(caps, sel.provider, sel.model, route.endpoint)
     with right:
         with st.container(border=True):
-            st.subheader("Settings", anchor=False, help=f"{caps.label} on {cls.label}: {caps.notes}"
+            st.subheader("Settings", anchor=False, help=f"{caps.label} on {registry.label(sel.provider)}: {caps.notes}"
                          if caps.notes else None)
             params = _parameters(caps, has_inputs=bool(inputs.images),
                                  first_input=inputs.sizes[0] if inputs.sizes else None)

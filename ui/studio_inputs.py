@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from core.history.store import JobFilter
+from core.history.views import JobFilter
 from core.images import prepare as imageprep
 from core.images import recipe
+from core.images.prepare import ImageInfo
 from core.prompts import draft
+from providers import registry
 from providers.errors import InvalidRequest
 from providers.registry import PROVIDERS
 from providers.types import InputImage, ModelCaps
@@ -37,7 +41,7 @@ def _mb(n: int) -> str:
 
 
 def limits_text(caps: ModelCaps) -> str:
-    who = imageprep.provider_name(caps)
+    who = registry.label(caps.provider)
     count = f"up to {caps.max_input_images} image{'s' if caps.max_input_images != 1 else ''}"
     return f"{who} takes {count} ({_FORMATS}, {_mb(caps.max_input_bytes)} each) for {caps.label}."
 
@@ -51,7 +55,9 @@ def _thumb(data: bytes) -> bytes | None:
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
-def _prepared(name: str, data: bytes, provider: str, model: str):
+def _prepared(
+    name: str, data: bytes, provider: str, model: str
+) -> tuple[InputImage | None, ImageInfo | None, tuple[str, ...], str | None]:
     """(image, info, notices, error) for one file at this provider; cached because phone photos are big."""
     caps = PROVIDERS[provider].MODELS[model]
     try:
@@ -88,14 +94,14 @@ def _offer_recipe(item: ss.TrayItem) -> None:
                                              "inputs": _recipe_inputs(item.data)}
 
 
-def _recipe_inputs(data: bytes) -> list[dict]:
+def _recipe_inputs(data: bytes) -> list[dict[str, Any]]:
     meta = recipe.extract(data) or {}
     params = meta.get("params") if isinstance(meta, dict) else None
     images = params.get("images") if isinstance(params, dict) else None
     return [i for i in images if isinstance(i, dict)] if isinstance(images, list) else []
 
 
-def _restore(offer: dict) -> None:
+def _restore(offer: dict[str, Any]) -> None:
     """Callback: put a recipe's provider, model, prompt and settings into the form (before widgets draw)."""
     state = st.session_state
     studio_actions.fill_form(offer["restored"], set_selection=True)
@@ -141,12 +147,34 @@ def _recipe_banner() -> None:
 # --------------------------------------------------------------------------- tray
 
 
+def _tray_cell(item: ss.TrayItem, provider: str, model: str, out: Inputs) -> tuple[InputImage | None, ImageInfo | None]:
+    """One input's thumbnail, size, notes and problem; returns what it adds to the request."""
+    image, info, notices, error = _prepared(item.name, item.data, provider, model)
+    thumb = _thumb(item.data)
+    if thumb is not None:
+        st.image(thumb, width="stretch")
+    if info is not None:
+        st.caption(f"**{item.name}**  \n{info.width}×{info.height} · {info.format.upper()} · "
+                   f"{fmt.nbytes(len(item.data))}")
+    else:
+        st.caption(f"**{item.name}** · {fmt.nbytes(len(item.data))}")
+    for note in notices:
+        st.caption(f":material/info: {note}")
+    if error:
+        st.error(error, icon=":material/block:")
+        out.problems.append(error)
+    if item.source != "upload":
+        st.button("Remove", key=f"studio_drop_{item.id}", type="tertiary", icon=":material/close:",
+                  on_click=ss.drop, args=(item.id,))
+    return image, info
+
+
 def _tray(items: list[ss.TrayItem], caps: ModelCaps, provider: str, model: str, out: Inputs) -> None:
     if not items:
         return
     if len(items) > caps.max_input_images:
         extra = len(items) - caps.max_input_images
-        message = (f"{len(items)} input images given; {imageprep.provider_name(caps)} takes at most "
+        message = (f"{len(items)} input images given; {registry.label(caps.provider)} takes at most "
                    f"{caps.max_input_images} for {caps.label}. Remove {extra}.")
         st.error(message, icon=":material/block:")
         out.problems.append(message)
@@ -155,24 +183,8 @@ def _tray(items: list[ss.TrayItem], caps: ModelCaps, provider: str, model: str, 
     for start in range(0, len(items), per_row):
         cols = st.columns(per_row)
         for col, item in zip(cols, items[start:start + per_row], strict=False):
-            image, info, notices, error = _prepared(item.name, item.data, provider, model)
             with col:
-                thumb = _thumb(item.data)
-                if thumb is not None:
-                    st.image(thumb, width="stretch")
-                if info is not None:
-                    st.caption(f"**{item.name}**  \n{info.width}×{info.height} · {info.format.upper()} · "
-                               f"{fmt.nbytes(len(item.data))}")
-                else:
-                    st.caption(f"**{item.name}** · {fmt.nbytes(len(item.data))}")
-                for note in notices:
-                    st.caption(f":material/info: {note}")
-                if error:
-                    st.error(error, icon=":material/block:")
-                    out.problems.append(error)
-                if item.source != "upload":
-                    st.button("Remove", key=f"studio_drop_{item.id}", type="tertiary", icon=":material/close:",
-                              on_click=ss.drop, args=(item.id,))
+                image, info = _tray_cell(item, provider, model, out)
             if image is not None:
                 images.append(image)
                 sizes.append(info.display_size if info else (1024, 1024))
@@ -201,7 +213,7 @@ def _history_picker() -> None:
 
 
 def _urls(caps: ModelCaps, endpoint: str, out: Inputs) -> None:
-    who = imageprep.provider_name(caps)
+    who = registry.label(caps.provider)
     if endpoint == "emulator":
         hint = "On the emulator, uploaded files are hosted locally, so uploads work too."
     else:
@@ -222,62 +234,79 @@ def _urls(caps: ModelCaps, endpoint: str, out: Inputs) -> None:
 # --------------------------------------------------------------------------- mask
 
 
-def _canvas():
+def _canvas() -> Callable[..., Any] | None:
     """streamlit-drawable-canvas, or None where it cannot load (it needs a running server)."""
     try:
         from streamlit_drawable_canvas import st_canvas
     except (ImportError, StreamlitAPIException):
         return None
-    return st_canvas
+    return cast(Callable[..., Any], st_canvas)
 
 
-def _mask(first: ss.TrayItem, info, caps: ModelCaps, out: Inputs) -> None:
-    st.markdown("**Mask** (optional)")
-    canvas = _canvas()
-    modes = ["none", "draw", "upload"] if canvas is not None else ["none", "upload"]
+_MASK_MODES = {"none": "No mask", "draw": "Draw on the first image", "upload": "Upload a mask"}
+
+
+def _mask_mode(drawable: bool) -> str:
+    modes = ["none", "draw", "upload"] if drawable else ["none", "upload"]
     if st.session_state.get(ss.MASK_MODE) not in modes:
         st.session_state[ss.MASK_MODE] = "none"
     mode = st.segmented_control(
         "Mask",
         modes,
         key=ss.MASK_MODE,
-        format_func={"none": "No mask", "draw": "Draw on the first image", "upload": "Upload a mask"}.get,
+        format_func=lambda m: _MASK_MODES.get(m, m),
         label_visibility="collapsed",
         required=True,
         help="Paint the area the model may change. Without a mask the model may change anything.",
         persist_state="session",
     )
-    if canvas is None:
+    if not drawable:
         st.caption("Drawing is unavailable here; upload a PNG mask instead.")
+    return mode or "none"  # required=True: never empty, but the widget's type allows it
+
+
+def _drawn_mask(canvas: Callable[..., Any], first: ss.TrayItem, info: ImageInfo | None) -> bytes | None:
+    """The strokes painted over the first image as a mask at its size; None until something is painted."""
+    w, h = info.display_size if info else (1024, 1024)
+    width = 560
+    height = max(64, round(width * h / w))
+    result = canvas(
+        stroke_width=28,
+        stroke_color="rgba(255, 0, 110, 0.55)",
+        background_image=_thumb(first.data) or first.data,
+        height=height,
+        width=width,
+        drawing_mode="freedraw",
+        return_image_data=True,
+        key=ss.MASK_CANVAS,
+    )
+    st.caption("Paint over what should change. Unpainted areas are kept.")
+    strokes = result.image_data if result is not None else None
+    if strokes is None:
+        return None
+    try:
+        return imageprep.mask_from_strokes(strokes, (w, h))
+    except InvalidRequest:
+        return None  # nothing painted yet: no mask, no error
+
+
+def _uploaded_mask() -> bytes | None:
+    up = st.file_uploader("Mask (PNG: transparent or white where the image may change)", key=ss.MASK_UPLOAD,
+                          help="Same shape as the first image. Transparent (or white) areas are edited.")
+    return up.getvalue() if up is not None else None
+
+
+def _mask(first: ss.TrayItem, info: ImageInfo | None, caps: ModelCaps, out: Inputs) -> None:
+    st.markdown("**Mask** (optional)")
+    canvas = _canvas()
+    mode = _mask_mode(canvas is not None)
     mask_bytes: bytes | None = None
-    notices: list[str] = []
     if mode == "draw" and canvas is not None:
-        w, h = info.display_size if info else (1024, 1024)
-        width = 560
-        height = max(64, round(width * h / w))
-        result = canvas(
-            stroke_width=28,
-            stroke_color="rgba(255, 0, 110, 0.55)",
-            background_image=_thumb(first.data) or first.data,
-            height=height,
-            width=width,
-            drawing_mode="freedraw",
-            return_image_data=True,
-            key=ss.MASK_CANVAS,
-        )
-        st.caption("Paint over what should change. Unpainted areas are kept.")
-        strokes = result.image_data if result is not None else None
-        if strokes is not None:
-            try:
-                mask_bytes = imageprep.mask_from_strokes(strokes, (w, h))
-            except InvalidRequest:
-                mask_bytes = None  # nothing painted yet: no mask, no error
+        mask_bytes = _drawn_mask(canvas, first, info)
     elif mode == "upload":
-        up = st.file_uploader("Mask (PNG: transparent or white where the image may change)", key=ss.MASK_UPLOAD,
-                              help="Same shape as the first image. Transparent (or white) areas are edited.")
-        if up is not None:
-            mask_bytes = up.getvalue()
+        mask_bytes = _uploaded_mask()
     if mask_bytes is not None and info is not None:
+        notices: list[str] = []
         try:
             out.mask = imageprep.prepare_mask(mask_bytes, info, caps, notices=notices)
         except InvalidRequest as err:
@@ -299,23 +328,18 @@ def _mask(first: ss.TrayItem, info, caps: ModelCaps, out: Inputs) -> None:
 # --------------------------------------------------------------------------- section
 
 
-def render(caps: ModelCaps, provider: str, model: str, endpoint: str) -> Inputs:
-    """Draw the inputs section; returns what the request should carry and what blocks it."""
-    ss.init()
-    out = Inputs()
-    st.subheader("Images to edit or compose", anchor=False)
-    url_only = not caps.accepts_local_files
-    st.caption(
-        f"Optional: leave empty to generate from the prompt alone. {limits_text(caps)}"
-        + (" It fetches them from public links." if url_only else "")
-    )
-
-    key = studio_actions.upload_key()
+def _keep_forgotten_uploads(key: str) -> None:
+    """The uploader forgets its files on a page change: keep them as plain inputs."""
     if key not in st.session_state and st.session_state[ss.UPLOAD_SNAPSHOT]:
-        # The uploader forgot its files on a page change: keep them as plain inputs.
         for item in st.session_state[ss.UPLOAD_SNAPSHOT]:
             ss.keep(ss.TrayItem(item.id, item.name, item.data, "kept"))
         st.session_state[ss.UPLOAD_SNAPSHOT] = []
+
+
+def _uploads(caps: ModelCaps) -> list[ss.TrayItem]:
+    """The uploader and what it holds that can be used; a file with a recipe offers to restore the form."""
+    key = studio_actions.upload_key()
+    _keep_forgotten_uploads(key)
     files = st.file_uploader(
         "Images to edit or compose",
         accept_multiple_files=True,
@@ -338,6 +362,28 @@ def render(caps: ModelCaps, provider: str, model: str, endpoint: str) -> Inputs:
     offer = st.session_state.get(ss.RECIPE_OFFER)
     if offer and offer["sha"] not in {u.sha256 for u in uploads}:
         st.session_state.pop(ss.RECIPE_OFFER, None)  # its file was taken out again
+    return uploads
+
+
+def _chain_note(has_items: bool) -> None:
+    parent = st.session_state.get(ss.PARENT)
+    if parent and has_items:
+        st.caption(f":material/link: Continues the edit of job {parent[:8]} (kept as a chain in History).")
+    elif parent:
+        st.session_state[ss.PARENT] = None
+
+
+def render(caps: ModelCaps, provider: str, model: str, endpoint: str) -> Inputs:
+    """Draw the inputs section; returns what the request should carry and what blocks it."""
+    ss.init()
+    out = Inputs()
+    st.subheader("Images to edit or compose", anchor=False)
+    url_only = not caps.accepts_local_files
+    st.caption(
+        f"Optional: leave empty to generate from the prompt alone. {limits_text(caps)}"
+        + (" It fetches them from public links." if url_only else "")
+    )
+    uploads = _uploads(caps)
     _recipe_banner()
 
     items = ss.kept() + uploads
@@ -345,18 +391,13 @@ def render(caps: ModelCaps, provider: str, model: str, endpoint: str) -> Inputs:
     if url_only:
         _urls(caps, endpoint, out)
     _history_picker()
-
-    parent = st.session_state.get(ss.PARENT)
-    if parent and items:
-        st.caption(f":material/link: Continues the edit of job {parent[:8]} (kept as a chain in History).")
-    elif parent:
-        st.session_state[ss.PARENT] = None
+    _chain_note(bool(items))
 
     if items and caps.accepts_mask:
         first = items[0]
         _, info, _, _ = _prepared(first.name, first.data, provider, model)
         _mask(first, info, caps, out)
     elif items:
-        st.caption(f"{imageprep.provider_name(caps)} does not take a mask: describe the change in the prompt. "
+        st.caption(f"{registry.label(caps.provider)} does not take a mask: describe the change in the prompt. "
                    "(OpenAI takes masks.)")
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import TypedDict, cast
 
 import streamlit as st
 
@@ -45,6 +46,11 @@ RECIPE_SEEN = "studio_recipe_seen"
 FLASH = "studio_flash"
 
 
+class Run(TypedDict):
+    run_id: str
+    job_ids: list[str]
+
+
 @dataclass(frozen=True)
 class TrayItem:
     """One input image as given (the original bytes; preparation for a provider happens per render)."""
@@ -72,9 +78,10 @@ def init() -> None:
     ss.setdefault(FLASH, [])
 
 
-def runs() -> list[dict]:
+# Session state hands values back untyped; these accessors say what each key holds.
+def runs() -> list[Run]:
     init()
-    return st.session_state[RUNS]
+    return cast(list[Run], st.session_state[RUNS])
 
 
 def track(run_id: str, job_ids: tuple[str, ...] | list[str]) -> None:
@@ -86,7 +93,7 @@ def track(run_id: str, job_ids: tuple[str, ...] | list[str]) -> None:
 
 def kept() -> list[TrayItem]:
     init()
-    return st.session_state[KEPT]
+    return cast(list[TrayItem], st.session_state[KEPT])
 
 
 def keep(item: TrayItem) -> None:
@@ -107,6 +114,6 @@ def flash(kind: str, message: str) -> None:
 
 def take_flashes() -> list[tuple[str, str]]:
     init()
-    out = st.session_state[FLASH]
+    out = cast(list[tuple[str, str]], st.session_state[FLASH])
     st.session_state[FLASH] = []
     return out

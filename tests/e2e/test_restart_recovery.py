@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from core.history.store import NewJob, Store
+from core.history.store import Store
+from core.history.views import NewJob
 from providers.types import ImageRequest
 
 pytestmark = pytest.mark.slow

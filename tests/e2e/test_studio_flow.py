@@ -15,10 +15,10 @@ from PIL import Image
 from core.images import recipe
 from core.prompts import templates
 from core.spend import costs
+from core.spend.money import format_usd
 from providers.catalogue import load_catalogue
 from providers.registry import PROVIDERS
 from providers.types import ImageRequest
-from ui import format as fmt
 
 pytestmark = pytest.mark.browser
 
@@ -36,7 +36,7 @@ def _expected_total() -> str:
     prompts = [e.prompt for e in poster.expand({"headline": HEADLINES})]
     caps = PROVIDERS["openai"].MODELS["gpt-image-2"]
     request = ImageRequest(prompt=prompts[0], model="gpt-image-2", size="3:2", quality="medium", output_format="png")
-    return fmt.usd(costs.batch_estimate(load_catalogue(), "openai", request, caps, prompts).usd)
+    return format_usd(costs.batch_estimate(load_catalogue(), "openai", request, caps, prompts).usd)
 
 
 def _idle(page) -> None:

@@ -12,7 +12,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import clock
-from core.history.store import JobFilter, Store
+from core.history.store import Store
+from core.history.views import JobFilter
 from core.images import recipe
 from providers.registry import PROVIDERS
 from tests.seeding import attach_image, bulk_seed, make_image, seed_edit_chain, seed_experiment, seed_jobs

@@ -15,6 +15,7 @@ import clock
 from core.exports import downloads as exporting
 from core.history import analytics
 from core.history.store import Store
+from core.spend.money import format_usd
 from tests.seeding import seed_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,8 +70,8 @@ def test_budget_left_is_shown(store):
     real = at.tabs[0]
     metrics = {m.label: m.value for m in real.metric}
     spend = store.spend("live")
-    assert metrics["Left today"] == f"${spend.left_today:.2f}"
-    assert metrics["Left in total"] == f"${spend.left_total:.2f}"
+    assert metrics["Left today"] == format_usd(spend.left_today)
+    assert metrics["Left in total"] == format_usd(spend.left_total)
     assert len(real.get("progress")) == 2
 
 
