@@ -11,7 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 from core import emulator_service
 from core.compare import experiments
-from core.history.store import JobFilter, Store
+from core.history.store import Store
+from core.history.views import JobFilter
 from tests.ports import free_port
 from tests.seeding import seed_experiment
 

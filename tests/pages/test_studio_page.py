@@ -11,11 +11,11 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from core.images import recipe
+from core.spend.money import format_usd
 from providers.catalogue import load_catalogue
 from providers.registry import PROVIDERS
 from providers.types import ImageRequest
 from tests.ports import free_port
-from ui import format as fmt
 from ui import studio_state as ss
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +60,7 @@ def _metric(at: AppTest, label: str) -> str:
 def _expected_total(quality: str, size: str = "1:1", n: int = 1, prompt: str = PROMPT) -> str:
     caps = PROVIDERS["openai"].MODELS["gpt-image-2"]
     req = ImageRequest(prompt=prompt, model="gpt-image-2", size=size, quality=quality, n=n)
-    return fmt.usd(load_catalogue().estimate("openai", req, caps).total.usd)
+    return format_usd(load_catalogue().estimate("openai", req, caps).total.usd)
 
 
 def _wait_for_images(at: AppTest, count: int = 1, timeout: float = 30.0) -> None:
@@ -107,7 +107,7 @@ def test_variables_make_a_batch_and_the_cost_covers_it():
                                               quality="medium"), caps).total.usd
         for w in ("Hello", "Bonjour")
     )
-    assert _metric(at, "Estimated total") == fmt.usd(expected)
+    assert _metric(at, "Estimated total") == format_usd(expected)
 
 
 def test_template_fills_prompt_and_variable_defaults():
@@ -159,7 +159,7 @@ def test_over_budget_disables_generate_and_says_why(monkeypatch):
     button = at.button(key=ss.GENERATE)
     assert button.disabled
     reasons = " ".join(c.value for c in at.caption)
-    assert "Over budget" in reasons and _expected_total("high") in reasons and "$0.01" in reasons
+    assert "Over budget" in reasons and _expected_total("high") in reasons and "$0.0100 left" in reasons
     at.segmented_control(key=ss.QUALITY).set_value("low").run()
     assert not at.button(key=ss.GENERATE).disabled  # a low draft fits
 
