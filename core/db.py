@@ -21,14 +21,17 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 import clock
+from core.jobs.lifecycle import ACTIVE_STATES, FINISHED_STATES, JOB_STATES
 
 __all__ = [
     "ACTIVE_STATES",
+    "ADDED_JOB_COLUMNS",
     "FINISHED_STATES",
     "JOB_STATES",
     "MIGRATIONS",
@@ -53,13 +56,9 @@ __all__ = [
     "write",
 ]
 
-# ``submitting`` is the marker committed before a job-creating request is sent:
-# found at start-up without a provider job id it means "may have been charged".
-JOB_STATES = ("queued", "submitting", "submitted", "running", "succeeded", "failed", "canceled", "unknown")
-ACTIVE_STATES = ("queued", "submitting", "submitted", "running")
-FINISHED_STATES = ("succeeded", "failed", "canceled", "unknown")
+# The job states (JOB_STATES, ACTIVE_STATES, FINISHED_STATES) live in core.jobs.lifecycle.
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -69,13 +68,13 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class UTCDateTime(sa.types.TypeDecorator):
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """Timezone-aware UTC in Python on both backends (SQLite keeps no offset)."""
 
     impl = sa.DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):  # noqa: ANN001 - SQLAlchemy's signature
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -84,7 +83,7 @@ class UTCDateTime(sa.types.TypeDecorator):
         # SQLite compares the stored text: keep one format (no offset) so order is time order.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value, dialect):  # noqa: ANN001
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
         return as_utc(value)
 
 
@@ -179,7 +178,15 @@ jobs = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("error_kind", sa.String(32), nullable=True),
     sa.Column("error_message", sa.Text, nullable=True),
-    sa.Column("error_detail", sa.Text, nullable=True),
+    sa.Column("error_detail", sa.Text, nullable=True),  # the provider's own text, or the latest passing trouble
+    # The typed fields of the provider's error (core.history.views.JobError), so the explanation
+    # a person reads never has to be parsed back out of the message (schema 3).
+    sa.Column("error_stage", sa.String(16), nullable=True),  # moderation: input / output
+    sa.Column("error_billed", sa.Boolean, nullable=True),  # the provider's word on charging the failure
+    sa.Column("error_retry_after", sa.Float, nullable=True),  # seconds the provider asked to wait
+    sa.Column("error_status_code", sa.Integer, nullable=True),
+    sa.Column("error_code", sa.String(200), nullable=True),  # the provider's own error code
+    sa.Column("error_sent", sa.Boolean, nullable=True),  # the failed request may have reached the provider
     # Money, denormalised from the ledger for display (the ledger is what budgets sum).
     sa.Column("estimate_usd_nanos", Nanos, nullable=True),
     sa.Column("estimate_amount", sa.String(40), nullable=True),  # Decimal as text: exact on SQLite too
@@ -307,7 +314,7 @@ def _make_engine(url: str) -> Engine:
         )
 
         @sa.event.listens_for(engine, "connect")
-        def _sqlite_connect(dbapi_conn, _record):  # noqa: ANN001
+        def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
             # Let SQLAlchemy's "begin" event below decide how transactions start.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
@@ -318,7 +325,7 @@ def _make_engine(url: str) -> Engine:
             cur.close()
 
         @sa.event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):  # noqa: ANN001
+        def _sqlite_begin(conn: Connection) -> None:
             immediate = conn.get_execution_options().get("studio_write", False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
@@ -346,12 +353,27 @@ def write(engine: Engine) -> Iterator[Connection]:
 Migration = Callable[[Connection], None]
 
 
-def _v2_provider_seconds(conn: Connection) -> None:
-    conn.exec_driver_sql("ALTER TABLE jobs ADD COLUMN provider_seconds FLOAT")
+# Columns of ``jobs`` each version added (tests rebuild an older schema from this).
+ADDED_JOB_COLUMNS: dict[int, tuple[str, ...]] = {
+    2: ("provider_seconds",),
+    3: ("error_stage", "error_billed", "error_retry_after", "error_status_code", "error_code", "error_sent"),
+}
+
+
+def _add_job_columns(version: int) -> Migration:
+    """The step adding ``version``'s columns, typed as the table above says, in each backend's SQL."""
+
+    def step(conn: Connection) -> None:
+        for name in ADDED_JOB_COLUMNS[version]:
+            column_type = jobs.c[name].type.compile(dialect=conn.dialect)
+            # Nullable, no default: existing rows read as "not recorded", which is the truth.
+            conn.exec_driver_sql(f"ALTER TABLE jobs ADD COLUMN {name} {column_type}")
+
+    return step
 
 
 # version -> the step that brings version-1 to version.
-MIGRATIONS: dict[int, Migration] = {2: _v2_provider_seconds}
+MIGRATIONS: dict[int, Migration] = {v: _add_job_columns(v) for v in ADDED_JOB_COLUMNS}
 
 
 class SchemaTooNew(RuntimeError):

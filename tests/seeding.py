@@ -26,7 +26,8 @@ from PIL import Image, ImageDraw
 import clock
 from core import db
 from core.history.files import ImageInfo
-from core.history.store import Billing, Money, NewJob, Store
+from core.history.store import Store
+from core.history.views import Billing, Money, NewJob
 from core.spend.money import usd_to_nanos
 from providers.registry import PROVIDERS
 from providers.types import ImageRequest
@@ -259,7 +260,7 @@ class InstantRunner:
 
     def submit(self, provider, request, *, endpoint="live", api_key=None, label=None, experiment_id=None,
                parent_job_id=None, **_kw):
-        from core.jobs.runner import Submitted
+        from core.jobs.submission import Submitted
 
         price = PRICE.get(request.quality, Decimal("0.05"))
         run_id, ids = self.store.create_run(

@@ -1,8 +1,7 @@
-"""History operations the store does not offer: deleting jobs with their files, experiments, winners.
+"""History operations beside the store: experiments, winners, the History page's lookups, edit chains.
 
-Kept apart from ``core.history.store`` (which the job runner owns) and written with the
-same tables and short transactions. Nothing here touches a job a runner is still
-driving: deleting skips active jobs.
+Written with the store's tables and short transactions. Nothing here touches a
+job a runner is still driving.
 """
 
 from __future__ import annotations
@@ -15,14 +14,15 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 
 from core import db
-from core.history.store import Deleted, JobView, Store
+from core.history.store import Store
+from core.history.views import Deleted, JobView
+from core.jobs.lifecycle import ACTIVE_STATES
 from core.spend.money import nanos_to_usd
 
 __all__ = [
-    "DeleteResult",
     "ExperimentSummary",
     "count_experiments",
     "delete_jobs",
@@ -31,6 +31,7 @@ __all__ = [
     "get_experiment",
     "list_experiments",
     "mark_winner",
+    "rename_experiment",
     "run_details",
     "save_experiment_notes",
 ]
@@ -39,13 +40,8 @@ __all__ = [
 _CHAIN_LIMIT = 25
 
 
-# The store owns deletion (files, emptied runs, the ledger kept); its result type, under the name
-# the pages use.
-DeleteResult = Deleted
-
-
-def delete_jobs(store: Store, job_ids: Iterable[str]) -> DeleteResult:
-    """Delete finished jobs and the files nothing else uses; running ones are skipped and reported."""
+def delete_jobs(store: Store, job_ids: Iterable[str]) -> Deleted:
+    """``Store.delete_jobs``: kept only while ui/history_detail.py and ui/history_gallery.py still call it."""
     return store.delete_jobs(job_ids)
 
 
@@ -102,7 +98,7 @@ def get_experiment(store: Store, experiment_id: str) -> ExperimentSummary | None
         return _summaries(conn, [row], 4)[0]
 
 
-def _summaries(conn: Connection, exps: Sequence[Mapping[str, Any]], thumbs: int) -> list[ExperimentSummary]:
+def _summaries(conn: Connection, exps: Sequence[RowMapping], thumbs: int) -> list[ExperimentSummary]:
     ids = [x["id"] for x in exps]
     if not ids:
         return []
@@ -122,11 +118,11 @@ def _summaries(conn: Connection, exps: Sequence[Mapping[str, Any]], thumbs: int)
             s["providers"].append(provider)
         if status == "succeeded":
             s["succeeded"] += 1
-        elif status in db.ACTIVE_STATES:
+        elif status in ACTIVE_STATES:
             s["active"] += 1
         else:
             s["failed"] += 1
-        s["nanos"] += billed if billed is not None else (estimate or 0) if status in db.ACTIVE_STATES else 0
+        s["nanos"] += billed if billed is not None else (estimate or 0) if status in ACTIVE_STATES else 0
     pics: dict[str, list[str]] = {i: [] for i in ids}
     winners: dict[str, str] = {}
     q = (

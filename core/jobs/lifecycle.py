@@ -17,6 +17,7 @@ __all__ = [
     "JOB_STATES",
     "STATE_WORDS",
     "Status",
+    "active_state",
     "is_status",
 ]
 
@@ -40,3 +41,13 @@ STATE_WORDS: Final[dict[Status, str]] = {
 
 def is_status(value: object) -> bool:
     return value in JOB_STATES
+
+
+def active_state(provider_state: str) -> Status:
+    """The stored state of a job the provider has and is not done with.
+
+    Only a provider saying "running" makes it ``running``; "queued" (accepted,
+    not started) is ``submitted``; anything else a provider may say of a live job
+    counts as running.
+    """
+    return "submitted" if provider_state == "queued" else "running"

@@ -1,9 +1,10 @@
-"""core.history.ops: delete with files, winners, experiments, edit chains."""
+"""core.history.ops and the store's deletion: delete with files, winners, experiments, edit chains."""
 
 from __future__ import annotations
 
 from core.history import ops as history_ops
-from core.history.store import JobFilter, Money, NewJob, Store
+from core.history.store import Store
+from core.history.views import JobFilter, Money, NewJob
 from providers.types import ImageRequest
 from tests.seeding import attach_image, make_image, seed_edit_chain, seed_experiment, seed_jobs
 
@@ -18,7 +19,7 @@ def test_delete_keeps_shared_files_removes_unique_ones_and_skips_active_jobs():
     _, (active,) = store.create_run(provider="openai", endpoint="live",
                                     request=ImageRequest(prompt="p", model="gpt-image-2"),
                                     jobs=[NewJob(prompt="p", n=1, quality="low", size="1:1", estimate=Money(None))])
-    result = history_ops.delete_jobs(store, [lone.id, shared.id, active])
+    result = store.delete_jobs([lone.id, shared.id, active])
     assert set(result.deleted) == {lone.id, shared.id}
     assert result.skipped_active == (active,)
     assert result.files_removed == 1 and result.files_kept == 1
