@@ -17,8 +17,11 @@ from core_fakes import FakePricing, FakeWorld, factory_for
 
 import clock
 from core import db
-from core.history.store import Billing, Money, NewJob, Store
-from core.jobs.runner import DEFAULT_MAX_IN_FLIGHT, DoneWindow, JobRunner, default_in_flight, follow
+from core.history.store import Store
+from core.history.views import Billing, Money, NewJob
+from core.jobs.claims import JobClaims
+from core.jobs.follow import DoneWindow, follow
+from core.jobs.runner import DEFAULT_MAX_IN_FLIGHT, JobRunner, default_in_flight
 from providers.base import Provider
 from providers.errors import ProviderUnavailable
 from providers.registry import PROVIDERS
@@ -112,10 +115,11 @@ def _finished_job(store: Store, *, took: float, provider_seconds: float | None, 
         provider="fake", endpoint="live", request=request,
         jobs=[NewJob(prompt="a red fox", n=1, quality=quality, size="1:1", estimate=Money(Decimal("0.07")))],
     )
-    store.claim(job_id, "me", 30)
+    claims = JobClaims(store.engine)
+    claims.claim(job_id, "me", 30)
     now = clock.now()
-    store.finish(job_id, "me", status="succeeded", billing=Billing("estimated"), provider_seconds=provider_seconds,
-                 now=now)
+    claims.finish(job_id, "me", status="succeeded", billing=Billing("estimated"), provider_seconds=provider_seconds,
+                  now=now)
     with db.write(store.engine) as conn:
         conn.execute(db.jobs.update().where(db.jobs.c.id == job_id).values(submitted_at=now - timedelta(seconds=took)))
     return job_id
@@ -139,7 +143,9 @@ def test_migration_to_v2_adds_provider_seconds_and_keeps_the_jobs(sqlite_url: st
     engine = db.get_engine(sqlite_url)
     with db.write(engine) as conn:  # a database as version 1 made it
         db.metadata.create_all(conn)
-        conn.exec_driver_sql("ALTER TABLE jobs DROP COLUMN provider_seconds")
+        for version in sorted(db.ADDED_JOB_COLUMNS):
+            for column in db.ADDED_JOB_COLUMNS[version]:
+                conn.exec_driver_sql(f"ALTER TABLE jobs DROP COLUMN {column}")
         conn.execute(db.schema_version.insert(), [{"version": 1, "applied_at": clock.now()}])
         conn.execute(db.budget.insert(), [{"id": 1, "updated_at": clock.now()}])
     assert "provider_seconds" not in {c["name"] for c in sa.inspect(engine).get_columns("jobs")}

@@ -15,7 +15,9 @@ import sqlalchemy as sa
 from core_fakes import PROVIDERS, FakePricing, FakeWorld, factory_for, wait_for
 
 from core import db
+from core.history import explain
 from core.history.store import Store
+from core.jobs.claims import JobClaims
 from core.jobs.runner import JobRunner
 from core.spend.budget import BudgetExceeded
 from providers.errors import (
@@ -35,6 +37,7 @@ class Harness:
     def __init__(self, url: str, data_dir: Path) -> None:
         self.url, self.data_dir = url, data_dir
         self.store = Store(url, data_dir)
+        self.claims = JobClaims(self.store.engine)
         self.world = FakeWorld(job_time=0.3)
         self.calls: list[tuple[str, str, str | None]] = []
         self.runners: list[JobRunner] = []
@@ -203,6 +206,7 @@ def test_create_answered_with_a_refusal_fails_released_not_unknown(h: Harness, e
     runner = h.runner()
     (job,) = h.done(runner.submit("fake", req()).job_ids)
     assert job.status == "failed" and job.error_kind == err.kind
+    assert job.error_status_code == err.status_code and job.error_sent is True
     assert job.billed.usd == 0 and h.store.spend().total == 0
     runner.wake()
     threading.Event().wait(0.3)
@@ -218,11 +222,45 @@ def test_output_stage_moderation_keeps_the_estimate_flagged(h: Harness) -> None:
     assert job.billed.estimated and job.billed.usd == Decimal("0.07")
 
 
-def test_create_answered_with_a_server_error_is_unknown(h: Harness) -> None:
-    h.world.submit_errors.append(ProviderUnavailable("bad gateway", status_code=502, sent=True))
+def test_output_stage_moderation_is_stored_with_its_stage_and_shown(h: Harness) -> None:
+    # Neither the message nor the provider's text says which stage: only the typed field does.
+    h.world.submit_errors.append(ModerationBlocked("Request rejected.", stage="output", status_code=400,
+                                                   code="moderation_blocked", detail='{"error": "rejected"}',
+                                                   sent=True))
     runner = h.runner()
     (job,) = h.done(runner.submit("fake", req()).job_ids)
-    assert job.status == "unknown"
+    assert (job.error_kind, job.error_stage, job.error_billed) == ("moderation", "output", None)
+    assert (job.error_status_code, job.error_code, job.error_sent) == (400, "moderation_blocked", True)
+    assert job.error_message == "Request rejected." and job.error_detail == '{"error": "rejected"}'
+    why = explain.explain(job)
+    assert why.title == "Blocked by the safety filter"
+    assert why.body == "fake made the image, then its safety filter withheld it."  # an unregistered provider's name
+    assert why.charge.startswith("It may have been charged")
+
+
+def test_rate_limit_wait_is_shown_from_the_field_whatever_the_wording(h: Harness) -> None:
+    # No number anywhere in the message: the 20 s can only come from retry_after.
+    h.world.submit_errors.append(RateLimited("Too many requests; please slow down.", retry_after=20.0,
+                                             status_code=429, sent=True))
+    runner = h.runner()
+    (job,) = h.done(runner.submit("fake", req()).job_ids)
+    assert job.status == "failed" and job.error_kind == "rate_limited" and job.error_retry_after == 20.0
+    why = explain.explain(job)
+    assert why.title == "fake asked to slow down"
+    assert "(about 20 s after the refusal)" in why.hint and why.charge == "Not charged."
+
+
+def test_create_answered_with_a_server_error_is_unknown(h: Harness) -> None:
+    h.world.submit_errors.append(ProviderUnavailable("bad gateway", status_code=502, detail="<html>502</html>",
+                                                     sent=True))
+    runner = h.runner()
+    (job,) = h.done(runner.submit("fake", req()).job_ids)
+    assert job.status == "unknown" and job.error_kind == "unknown"
+    # The cause's typed facts stay beside the runner's own words.
+    assert (job.error_status_code, job.error_sent) == (502, True)
+    assert job.error_detail == "unavailable: bad gateway\n<html>502</html>"
+    why = explain.explain(job)
+    assert why.title == "Outcome unknown" and "may have been" in why.body and "dashboard" in why.hint
 
 
 def test_idempotent_provider_resends_with_the_same_key(h: Harness) -> None:
@@ -238,6 +276,7 @@ def test_failed_job_keeps_the_estimate_flagged(h: Harness) -> None:
     runner = h.runner()
     (job,) = h.done(runner.submit("fake", req()).job_ids)
     assert job.status == "failed" and job.error_kind == "job_failed" and job.error_message == "model crashed"
+    assert job.error_code == "E1" and job.error_stage is None
     assert job.billed.estimated
 
 
@@ -309,9 +348,9 @@ def test_restart_polls_a_job_that_has_an_id_without_resending(h: Harness) -> Non
     owner = dead_owner()
     provider = factory_for(h.world)("fake", "live")
     status = provider.submit(h.store.load_request(job_id))
-    h.store.claim(job_id, owner, 300)
-    h.store.mark_submitting(job_id, owner)
-    h.store.mark_submitted(job_id, owner, status.job_id)
+    h.claims.claim(job_id, owner, 300)
+    h.claims.mark_submitting(job_id, owner)
+    h.claims.mark_submitted(job_id, owner, status.job_id)
     h.runner()  # the new process
     (job,) = h.done([job_id])
     assert job.status == "succeeded" and h.world.creates == 1 and len(job.images) == 1
@@ -321,8 +360,8 @@ def test_restart_marks_a_half_sent_job_unknown(h: Harness) -> None:
     first = h.runner(start=False)
     (job_id,) = first.submit("fake", req()).job_ids
     owner = dead_owner()
-    h.store.claim(job_id, owner, 300)
-    h.store.mark_submitting(job_id, owner)  # then the process died mid-call
+    h.claims.claim(job_id, owner, 300)
+    h.claims.mark_submitting(job_id, owner)  # then the process died mid-call
     h.runner()
     (job,) = h.done([job_id])
     assert job.status == "unknown" and job.billed.estimated and h.world.creates == 0
@@ -332,8 +371,8 @@ def test_restart_resends_a_half_sent_job_to_an_idempotent_provider(h: Harness) -
     first = h.runner(start=False)
     (job_id,) = first.submit("fakeidem", req()).job_ids
     owner = dead_owner()
-    h.store.claim(job_id, owner, 300)
-    h.store.mark_submitting(job_id, owner)
+    h.claims.claim(job_id, owner, 300)
+    h.claims.mark_submitting(job_id, owner)
     h.runner()
     (job,) = h.done([job_id])
     assert job.status == "succeeded" and h.world.idempotency_keys == [f"imagestudio-{job_id}"]
@@ -355,7 +394,7 @@ def test_stop_leaves_jobs_for_the_next_start(h: Harness) -> None:
 def test_a_live_claim_elsewhere_is_left_alone(h: Harness) -> None:
     first = h.runner(start=False)
     (job_id,) = first.submit("fake", req()).job_ids
-    h.store.claim(job_id, "other-host|1|1|x", 300)
+    h.claims.claim(job_id, "other-host|1|1|x", 300)
     h.runner()
     threading.Event().wait(0.5)
     assert h.store.get_job(job_id).status == "queued" and h.world.creates == 0

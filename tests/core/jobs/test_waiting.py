@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
 from core_fakes import FakeCost
 
-from core.jobs.runner import JobRunner, billing_for_failure, follow, render_template
+from core.jobs import submission
+from core.jobs.follow import follow
+from core.jobs.settlement import billing_for_failure
 from providers.base import Provider
 from providers.errors import (
     AuthError,
@@ -18,6 +19,7 @@ from providers.errors import (
     ProviderUnavailable,
     RateLimited,
 )
+from providers.registry import PROVIDERS
 from providers.types import ImageRequest, JobStatus, ModelCaps, OutputImage
 
 
@@ -165,23 +167,31 @@ def test_recovery_without_an_expected_time_still_finishes() -> None:
 # --- settling and planning ---------------------------------------------------------------------
 def test_billing_for_failure_rules() -> None:
     reported = FakeCost(Decimal("0.01"), "USD", Decimal("0.01"))
-    assert billing_for_failure("openai", JobFailed("x"), reported).mode == "billed"
-    assert billing_for_failure("openai", ModerationBlocked("no", stage="input")).mode == "released"
-    assert billing_for_failure("openai", ModerationBlocked("no", billed=False)).mode == "released"
-    assert billing_for_failure("openai", ModerationBlocked("no", stage="output")).mode == "estimated"
-    assert billing_for_failure("evolink", ModerationBlocked("no", billed=True)).mode == "estimated"
-    assert billing_for_failure("evolink", JobFailed("x")).mode == "released"
-    assert billing_for_failure("evolink", JobFailed("x"), reported).mode == "released"  # a refunded hold
-    assert billing_for_failure("evolink", None).mode == "released"
-    assert billing_for_failure("apiframe", JobFailed("x")).mode == "released"
-    assert billing_for_failure("coretoday", JobFailed("x")).mode == "estimated"
-    assert billing_for_failure("evolink", ProviderUnavailable("x")).mode == "estimated"
-    assert billing_for_failure("coretoday", None).mode == "estimated"
+    openai, evolink, apiframe, coretoday = (PROVIDERS[n] for n in ("openai", "evolink", "apiframe", "coretoday"))
+    assert billing_for_failure(openai, JobFailed("x"), reported).mode == "billed"
+    assert billing_for_failure(openai, ModerationBlocked("no", stage="input")).mode == "released"
+    assert billing_for_failure(openai, ModerationBlocked("no", billed=False)).mode == "released"
+    assert billing_for_failure(openai, ModerationBlocked("no", stage="output")).mode == "estimated"
+    assert billing_for_failure(evolink, ModerationBlocked("no", billed=True)).mode == "estimated"
+    assert billing_for_failure(evolink, JobFailed("x")).mode == "released"
+    assert billing_for_failure(evolink, JobFailed("x"), reported).mode == "released"  # a refunded hold
+    assert billing_for_failure(evolink, None).mode == "released"
+    assert billing_for_failure(apiframe, JobFailed("x")).mode == "released"
+    assert billing_for_failure(coretoday, JobFailed("x")).mode == "estimated"
+    assert billing_for_failure(evolink, ProviderUnavailable("x")).mode == "estimated"
+    assert billing_for_failure(coretoday, None).mode == "estimated"
 
 
-def test_render_template_leaves_other_braces() -> None:
-    assert render_template("a {animal} on {place} {json}", {"animal": "fox", "place": "ice"}) == \
-        "a fox on ice {json}"
+def test_charging_failed_jobs_is_the_providers_own_attribute() -> None:
+    # The rule reads the class attribute, so a new provider says it once, beside idempotent_create.
+    class Refunds(Scripted):
+        charges_failed_jobs = False
+
+    clock = FakeClock()
+    assert billing_for_failure(Scripted, JobFailed("x")).mode == "estimated"
+    assert billing_for_failure(Refunds, JobFailed("x")).mode == "released"
+    assert billing_for_failure(Refunds(clock, 1.0), JobFailed("x")).mode == "released"  # an instance too
+    assert {n for n, cls in PROVIDERS.items() if not cls.charges_failed_jobs} == {"evolink", "apiframe"}
 
 
 @pytest.mark.parametrize(("n", "per_call", "prompts", "expected"), [
@@ -194,6 +204,5 @@ def test_render_template_leaves_other_braces() -> None:
 def test_plan_splits_into_jobs(n: int, per_call: int, prompts: list[str] | None,
                                expected: list[tuple[str, int]]) -> None:
     caps = ModelCaps(provider="x", model="m", label="M", max_images_per_call=per_call)
-    plan: Callable = JobRunner._plan
-    got = plan(ImageRequest(prompt="p", model="m", n=n), caps, prompts)
+    got = submission.plan(ImageRequest(prompt="p", model="m", n=n), caps, prompts)
     assert [(r.prompt, r.n) for r, _ in got] == expected
