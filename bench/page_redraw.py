@@ -56,7 +56,7 @@ class NetworkCounter:
 
 def emulator_requests() -> int:
     """Requests the app's own (in-process) emulator has logged, 0 when it never started."""
-    from core import emulator_service
+    from core import services as emulator_service
 
     handle = emulator_service._handle  # read only: whether this process started one (get_emulator would start it)
     if handle is None or handle.emulator is None:
@@ -96,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     finally:
-        from core import emulator_service
         from core import services as app_services
+        from core import services as emulator_service
 
         app_services.shutdown()
         emulator_service.stop_emulator()

@@ -1,32 +1,78 @@
-"""The one store and one job runner of this server process.
+"""The wiring of one app process: its store, job runner, pricing, built-in emulator and provider factory.
 
 Both the server's start-up hook (``app.py``'s lifespan, which runs before any
 browser connects, so unfinished jobs resume at once) and the pages use them.
 ``st.cache_resource`` cannot be the holder: the lifespan runs outside any script,
 and Streamlit gives it a separate cache, which would make a second runner. A
 module is imported once per process, so a plain guarded singleton is shared.
-The services are keyed by the data directory and database URL: when those
-change (tests give every case its own), the old runner is stopped and new ones
-are made.
+The store and runner are keyed by the data directory and database URL: when
+those change (tests give every case its own), the old runner is stopped and new
+ones are made.
+
+The emulator listens on ``IMAGE_STUDIO_EMULATOR_PORT`` (default 8765). If that
+port already answers ``GET /_admin/health`` as the Image Studio emulator
+(another app process on this host, or one started by hand), it is reused; if the
+port is taken by something else, a free port is used. Its jobs live in the data
+directory, so they outlive a restart of the app just as the history does.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
+import socket
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from core import config
 from core import settings as app_settings
+from core.config import KeySource
 from core.history.store import Store
 from core.jobs.runner import JobRunner
-from providers.catalogue import Catalogue, load_catalogue
+from providers import registry
+from providers.base import Provider
+from providers.catalogue import Catalogue, Cost, Estimate, load_catalogue
 from providers.types import ImageRequest, JobStatus, ModelCaps
 
-__all__ = ["LivePricing", "pricing", "runner", "shutdown", "store"]
+if TYPE_CHECKING:
+    from emulator import Emulator
+
+__all__ = [
+    "DEFAULT_PORT",
+    "SERVICE",
+    "EmulatorHandle",
+    "LivePricing",
+    "get_emulator",
+    "pricing",
+    "provider_factory",
+    "provider_key",
+    "runner",
+    "shutdown",
+    "stop_emulator",
+    "store",
+]
 
 
+# --- keys -----------------------------------------------------------------------------------
+def provider_key(
+    provider: str, *, explicit: str | None = None, session: Mapping[str, object] | None = None
+) -> tuple[str | None, KeySource]:
+    """A provider's API key and where it came from: the one place keys are resolved.
+
+    In this order: ``explicit`` (a key typed in a session and handed to the runner
+    with the job; reported as ``session``), the session's typed keys (``session``,
+    what pages pass), ``.streamlit/secrets.toml``, then the environment.
+    """
+    if explicit is not None and explicit.strip():
+        return explicit.strip(), "session"
+    return config.get_secret(registry.provider_class(provider).key_env, session)
+
+
+# --- pricing --------------------------------------------------------------------------------
 class LivePricing:
     """The catalogue with the credit values set in Settings, read at each use.
 
@@ -37,13 +83,119 @@ class LivePricing:
     def current(self) -> Catalogue:
         return load_catalogue().with_overrides(app_settings.load().credit_overrides())
 
-    def estimate(self, provider: str, request: ImageRequest, caps: ModelCaps | None = None, **kw: Any):
+    def estimate(self, provider: str, request: ImageRequest, caps: ModelCaps | None = None, **kw: Any) -> Estimate:
         return self.current().estimate(provider, request, caps, **kw)
 
-    def billed(self, provider: str, request: ImageRequest, status: JobStatus):
+    def billed(self, provider: str, request: ImageRequest, status: JobStatus) -> Cost | None:
         return self.current().billed(provider, request, status)
 
 
+# --- the built-in emulator ------------------------------------------------------------------
+DEFAULT_PORT = 8765
+SERVICE = "image-studio-emulator"  # what the emulator's health check calls itself
+
+
+@dataclass
+class EmulatorHandle:
+    """Where the emulator answers; ``emulator`` is set when this process runs it."""
+
+    base_url: str
+    emulator: Emulator | None = None
+
+    def url(self, provider: str) -> str:
+        return f"{self.base_url}/{provider}"
+
+    def upload(self, data: bytes, mime: str) -> str:
+        """Host input bytes on the emulator (URL-only providers fetch them from there)."""
+        if self.emulator is not None:
+            return self.emulator.upload(data, mime)
+        answer = httpx.post(f"{self.base_url}/_admin/uploads", content=data, headers={"Content-Type": mime},
+                            timeout=30)
+        answer.raise_for_status()
+        url: str = answer.json()["url"]
+        return url
+
+    @property
+    def port(self) -> int:
+        return int(self.base_url.rsplit(":", 1)[1])
+
+
+# The emulator this process uses, once asked for (bench/page_redraw.py reads it without starting one).
+_handle: EmulatorHandle | None = None
+_emulator_lock = threading.Lock()
+
+
+def _port_from_env() -> int:
+    raw = os.environ.get("IMAGE_STUDIO_EMULATOR_PORT", "").strip()
+    try:
+        return int(raw) if raw else DEFAULT_PORT
+    except ValueError:
+        return DEFAULT_PORT
+
+
+def _answers_as_emulator(port: int) -> bool:
+    try:
+        answer = httpx.get(f"http://127.0.0.1:{port}/_admin/health", timeout=2)
+        return answer.status_code == 200 and answer.json().get("service") == SERVICE
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return False
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _start_emulator(port: int) -> EmulatorHandle:
+    from emulator import Emulator  # only a process that runs one pays for importing it
+
+    if not _port_free(port) and _answers_as_emulator(port):
+        return EmulatorHandle(f"http://127.0.0.1:{port}")
+    latency = config.emulator_latency()
+    emu = Emulator(port=port if _port_free(port) else 0, data_dir=config.data_dir(), latency=latency)
+    try:
+        emu.start()
+    except OSError:
+        # Lost a race for the port: another process's emulator may have just taken it.
+        if _answers_as_emulator(port):
+            return EmulatorHandle(f"http://127.0.0.1:{port}")
+        emu = Emulator(port=0, data_dir=config.data_dir(), latency=latency).start()
+    return EmulatorHandle(emu.base_url, emu)
+
+
+def get_emulator() -> EmulatorHandle:
+    """The process's emulator, started on first use."""
+    global _handle
+    with _emulator_lock:
+        if _handle is None:
+            _handle = _start_emulator(_port_from_env())
+        return _handle
+
+
+def stop_emulator() -> None:
+    """Stop the emulator this process runs (tests)."""
+    global _handle
+    with _emulator_lock:
+        if _handle is not None and _handle.emulator is not None:
+            _handle.emulator.stop()
+        _handle = None
+
+
+# --- providers ------------------------------------------------------------------------------
+def provider_factory(name: str, endpoint: str, api_key: str | None = None) -> Provider:
+    """The runner's providers: live ones with their key (``provider_key``), or the emulator's."""
+    if endpoint == "emulator":
+        emu = get_emulator()
+        return registry.create(name, api_key=api_key or "emulator", base_url=emu.url(name), uploader=emu.upload)
+    key, _ = provider_key(name, explicit=api_key)
+    return registry.create(name, api_key=key)
+
+
+# --- the store and runner -------------------------------------------------------------------
 @dataclass
 class _Services:
     key: tuple[str, str]
@@ -85,7 +237,7 @@ def runner() -> JobRunner:
     with _lock:
         services = _services()
         if services.runner is None or not services.runner.running:
-            services.runner = JobRunner(services.store, pricing=services.pricing).start()
+            services.runner = JobRunner(services.store, provider_factory, pricing=services.pricing).start()
         return services.runner
 
 

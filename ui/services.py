@@ -2,8 +2,9 @@
 
 The store and runner are the process-wide ones of ``core.services`` (also
 started by the server's lifespan hook); per-user choices stay in
-``st.session_state`` (ui.state). Nothing here makes a provider call on the
-page's thread: the runner works in the background.
+``st.session_state`` (ui.state). Keys are resolved by ``core.services.provider_key``,
+the same function the runner's provider factory uses. Nothing here makes a
+provider call on the page's thread: the runner works in the background.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from core import services as app_services
-from core.config import KeySource, get_secret
+from core.config import KeySource
 from core.history.store import Store
 from core.jobs.runner import JobRunner
 from providers.catalogue import Catalogue
-from providers.registry import PROVIDERS
 from ui import state
 
 
@@ -50,15 +50,13 @@ def catalogue() -> Catalogue:
 
 
 def route(provider: str) -> Route:
-    cls = PROVIDERS[provider]
-    _, source = get_secret(cls.key_env, state.session_keys())
+    _, source = app_services.provider_key(provider, session=state.session_keys())
     return Route(provider=provider, endpoint="live" if source != "none" else "emulator", key_source=source)
 
 
 def session_key(provider: str) -> str | None:
     """A key typed in Settings for this session (handed to the runner in memory only)."""
-    cls = PROVIDERS[provider]
-    value, source = get_secret(cls.key_env, state.session_keys())
+    value, source = app_services.provider_key(provider, session=state.session_keys())
     return value if source == "session" else None
 
 

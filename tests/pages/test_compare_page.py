@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import emulator_service
+from core import services as emulator_service
 from core.compare import experiments
 from core.history.store import Store
 from core.history.views import JobFilter
