@@ -23,11 +23,10 @@ from core.spend.money import format_usd
 from providers import registry
 from ui import format as fmt
 from ui import history_common as hc
-from ui import services
+from ui import pages, services
 
 OPEN = "compare_open"  # the experiment shown under the builder
 REFRESH_SECONDS = 1.0
-HISTORY_PAGE = "app_pages/history.py"
 
 
 def _slug(text: str) -> str:
@@ -148,7 +147,7 @@ def _toolbar(grid: Grid) -> None:
         if st.button("Open in History", key=f"compare_history_{exp_id}", icon=":material/photo_library:",
                      type="tertiary"):
             try:
-                st.switch_page(HISTORY_PAGE, query_params={"experiment": exp_id})
+                st.switch_page(pages.HISTORY, query_params={"experiment": exp_id})
             except StreamlitAPIException:
                 st.info("Open History from the menu: its filters can show this experiment.")
 
@@ -222,7 +221,7 @@ def _toggle_winner(group: list[str], job_id: str, idx: int, now_winner: bool) ->
 
 def _open_in_history(job_id: str) -> None:
     try:
-        st.switch_page(HISTORY_PAGE, query_params={"job": job_id})
+        st.switch_page(pages.HISTORY, query_params={"job": job_id})
     except StreamlitAPIException:
         st.info("Open History from the menu to see this result in full.")
 

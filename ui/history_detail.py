@@ -3,7 +3,7 @@
 Opened by ``?job=<id>`` in the URL, so the address in the browser is a link a
 colleague on the same deployment can open.
 
-Handing a job to Studio: ``st.session_state["studio_prefill"] =
+Handing a job to Studio: ``st.session_state[studio_state.PREFILL] =
 {"job_id": <id>, "mode": "rerun" | "high" | "edit"}`` then ``st.switch_page``
 to Studio, which fills its form from that job (``edit`` also puts the image in
 the input tray through ``ui.studio_actions.use_as_input``).
@@ -29,11 +29,9 @@ from providers.errors import ProviderError
 from providers.types import MIME_BY_FORMAT
 from ui import format as fmt
 from ui import history_common as hc
-from ui import history_export, services
+from ui import history_export, pages, services
+from ui import studio_state as ss
 
-PREFILL = "studio_prefill"
-STUDIO_PAGE = "app_pages/studio.py"
-COMPARE_PAGE = "app_pages/compare.py"
 _CONFIRM_DELETE = "history_detail_confirm_delete"
 _STATUS_COLOUR: dict[str, Literal["green", "red", "orange", "gray"]] = {
     "succeeded": "green", "failed": "red", "unknown": "orange",
@@ -53,13 +51,13 @@ def _open(job_id: str) -> None:
 
 def hand_to_studio(job: JobView, mode: str, image: ImageView | None = None) -> None:
     """Prefill Studio from this job (``rerun`` / ``high`` / ``edit``) and go there."""
-    st.session_state[PREFILL] = {"job_id": job.id, "mode": mode}
+    st.session_state[ss.PREFILL] = {"job_id": job.id, "mode": mode}
     if mode == "edit" and image is not None:
         from ui import studio_actions
 
         studio_actions.use_as_input(job, image)
     try:
-        st.switch_page(STUDIO_PAGE)
+        st.switch_page(pages.STUDIO)
     except StreamlitAPIException:  # the page run on its own: no navigation to switch through
         st.info("Studio is ready with this job: open it from the menu.")
 
@@ -235,7 +233,7 @@ def _take_away_buttons(job: JobView, image: ImageView | None, run: dict[str, Any
     if run.get("experiment_id") and st.button("Open experiment", key="history_open_experiment",
                                               icon=":material/compare:"):
         try:
-            st.switch_page(COMPARE_PAGE, query_params={"experiment": run["experiment_id"]})
+            st.switch_page(pages.COMPARE, query_params={"experiment": run["experiment_id"]})
         except StreamlitAPIException:
             st.info("Open Compare from the menu to see the experiment.")
     if st.button("Delete…", key="history_delete", icon=":material/delete:", disabled=job.active,

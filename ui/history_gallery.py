@@ -19,7 +19,7 @@ from core.history.views import JobFilter, JobView
 from core.jobs.lifecycle import STATE_WORDS
 from providers import registry
 from ui import history_common as hc
-from ui import history_export, history_filters, services
+from ui import history_export, history_filters, pages, services
 
 PAGE = "history_page"  # prefix of the pager's key (one pager per filter set)
 PAGE_SIZE = "history_page_size"
@@ -95,7 +95,7 @@ def _empty_history() -> None:
         icon=":material/photo_library:",
     )
     try:
-        st.page_link("app_pages/studio.py", label="Make your first image in Studio", icon=":material/brush:")
+        st.page_link(pages.STUDIO, label="Make your first image in Studio", icon=":material/brush:")
     except StreamlitAPIException:  # the page run on its own has no navigation to link through
         pass
 

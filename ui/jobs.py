@@ -35,7 +35,7 @@ from providers.errors import ProviderError
 from providers.registry import PROVIDERS
 from providers.types import MIME_BY_FORMAT
 from ui import format as fmt
-from ui import services, studio_actions
+from ui import pages, services, studio_actions
 
 __all__ = ["REFRESH_SECONDS", "error_card", "job_card", "live_panel", "result_card"]
 
@@ -202,7 +202,7 @@ def error_card(job: JobView, *, key: str, actions: bool = True, framed: bool = T
             st.markdown(why.hint)
         if why.settings_link:
             with contextlib.suppress(StreamlitAPIException):  # the page run alone has no navigation
-                st.page_link("app_pages/settings.py", label="Open Settings", icon=":material/settings:")
+                st.page_link(pages.SETTINGS, label="Open Settings", icon=":material/settings:")
         words = explain.provider_words(why.detail)
         if words:
             with st.expander("The provider's own words"):
@@ -334,11 +334,11 @@ def result_card(job: JobView, image: ImageView, *, key: str, actions: bool = Tru
                     if out.error:
                         st.toast(out.error, icon=":material/block:")
                     else:
-                        st.switch_page(studio_actions.STUDIO_PAGE)
+                        st.switch_page(pages.STUDIO)
             if st.button("Edit this", key=f"{key}_edit", icon=":material/edit:",
                          help="Use this image as the input of a new request (the edit chain is kept in History)."):
                 studio_actions.use_as_input(job, image)
-                st.switch_page(studio_actions.STUDIO_PAGE)
+                st.switch_page(pages.STUDIO)
         take = st.container(horizontal=True, gap="small")
         with take:
             st.download_button(

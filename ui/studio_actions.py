@@ -25,7 +25,6 @@ from providers.types import ImageRequest
 from ui import services
 from ui import studio_state as ss
 
-STUDIO_PAGE = "app_pages/studio.py"
 UPLOAD_GEN = "studio_upload_generation"
 
 

@@ -444,13 +444,12 @@ def _run_header(job: JobView | None) -> None:
 # --------------------------------------------------------------------------- hand-over from History
 
 
-PREFILL = "studio_prefill"  # {"job_id", "mode": rerun | high | edit}, set by the History page
 SWITCH = "studio_switch_offer"
 
 
 def _take_prefill() -> None:
     """Fill the form from a job another page handed over (before any widget draws)."""
-    pre = st.session_state.pop(PREFILL, None)
+    pre = st.session_state.pop(ss.PREFILL, None)
     if not isinstance(pre, dict) or not pre.get("job_id"):
         return
     store = services.store()

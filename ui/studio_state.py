@@ -44,6 +44,7 @@ PARENT = "studio_parent_job"  # the job an edit continues (history keeps the cha
 RECIPE_OFFER = "studio_recipe_offer"
 RECIPE_SEEN = "studio_recipe_seen"
 FLASH = "studio_flash"
+PREFILL = "studio_prefill"  # {"job_id", "mode": rerun | high | edit}, set by History, taken by the Studio form
 
 
 class Run(TypedDict):
