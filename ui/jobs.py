@@ -181,18 +181,8 @@ def error_card(job: JobView, *, key: str, actions: bool = True, framed: bool = T
     frame = st.container(border=True) if framed else contextlib.nullcontext()
     with frame:
         had_inputs = any(role == "image" for role, _ in _run_inputs(job.run_id))
-        why = explain.explain(
-            status=job.status,
-            error_kind=job.error_kind,
-            error_message=job.error_message,
-            error_detail=job.error_detail,
-            provider=job.provider,
-            had_input_images=had_inputs,
-            billed_usd=job.billed.usd if job.billed else None,
-            billed_estimated=bool(job.billed and job.billed.estimated),
-            estimate_usd=job.estimate.usd if job.estimate else None,
-            finished_at=job.finished_at,
-        )
+        # The job itself: explain reads its error's typed fields (stage, retry_after...), never its prose.
+        why = explain.explain(job, had_input_images=had_inputs)
         show = {"error": st.error, "warning": st.warning, "info": st.info}[why.tone]
         show(f"**{why.title}.** {why.body}", icon=_TONE_ICON[why.tone])
         st.caption(_prompt_line(job))
