@@ -29,7 +29,7 @@ PROMPT = "A lighthouse on a cliff at dusk, watercolour"
 @pytest.fixture(autouse=True)
 def _emulator(monkeypatch):
     """A fast emulator on its own port; stopped after the test so the next one starts fresh in its data dir."""
-    from core import emulator_service
+    from core import services as emulator_service
 
     monkeypatch.setenv("IMAGE_STUDIO_EMULATOR_LATENCY", "0.3")
     monkeypatch.setenv("IMAGE_STUDIO_EMULATOR_PORT", str(free_port()))
@@ -186,7 +186,7 @@ def test_a_page_change_while_jobs_run_loses_nothing(monkeypatch):
 
 
 def test_moderation_block_says_what_was_refused_and_that_it_was_not_billed():
-    from core import emulator_service
+    from core import services as emulator_service
 
     at = _app()
     at.text_area(key=ss.PROMPT).set_value(PROMPT).run()
