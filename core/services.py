@@ -51,6 +51,7 @@ __all__ = [
     "provider_factory",
     "provider_key",
     "runner",
+    "running_emulator",
     "shutdown",
     "stop_emulator",
     "store",
@@ -120,7 +121,7 @@ class EmulatorHandle:
         return int(self.base_url.rsplit(":", 1)[1])
 
 
-# The emulator this process uses, once asked for (bench/page_redraw.py reads it without starting one).
+# The emulator this process uses, once asked for.
 _handle: EmulatorHandle | None = None
 _emulator_lock = threading.Lock()
 
@@ -173,6 +174,12 @@ def get_emulator() -> EmulatorHandle:
     with _emulator_lock:
         if _handle is None:
             _handle = _start_emulator(_port_from_env())
+        return _handle
+
+
+def running_emulator() -> EmulatorHandle | None:
+    """The emulator this process uses if it already asked for one; never starts one (benchmarks count its requests)."""
+    with _emulator_lock:
         return _handle
 
 

@@ -28,8 +28,9 @@ def _fresh_service(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_started_once_on_the_configured_port(monkeypatch: pytest.MonkeyPatch, _isolated_data_dir: Path) -> None:
     port = free_port()
     monkeypatch.setenv("IMAGE_STUDIO_EMULATOR_PORT", str(port))
+    assert services.running_emulator() is None  # asking whether one runs starts none
     handle = services.get_emulator()
-    assert handle.port == port and handle.emulator is not None
+    assert handle.port == port and handle.emulator is not None and services.running_emulator() is handle
     assert services.get_emulator() is handle
     assert handle.emulator.data_dir == _isolated_data_dir and handle.emulator.latency == 0.1
     health = httpx.get(f"{handle.base_url}/_admin/health", timeout=5).json()
