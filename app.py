@@ -11,6 +11,7 @@ or restart resume before anyone opens a browser. Streamlit then runs this same
 file as the script of every session (the part under ``st.runtime.exists()``).
 """
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import streamlit as st
@@ -19,7 +20,7 @@ from core import services as app_services
 
 
 @asynccontextmanager
-async def lifespan(_app):
+async def lifespan(_app: st.App) -> AsyncIterator[None]:
     app_services.runner()
     yield
     app_services.shutdown()

@@ -56,9 +56,9 @@ class NetworkCounter:
 
 def emulator_requests() -> int:
     """Requests the app's own (in-process) emulator has logged, 0 when it never started."""
-    from core import services as emulator_service
+    from core import services
 
-    handle = emulator_service._handle  # read only: whether this process started one (get_emulator would start it)
+    handle = services.running_emulator()  # never starts one: only whether this process did
     if handle is None or handle.emulator is None:
         return 0
     return len(handle.emulator.stats()["requests"])

@@ -41,6 +41,7 @@ from typing import Any
 from bench.common import Check, Lab, median, report
 from core import db
 from core.history.views import Billing, NewJob
+from core.jobs.claims import JobClaims
 from providers.registry import PROVIDERS
 from providers.types import ImageRequest
 
@@ -161,7 +162,7 @@ def fixed_loop_job(lab: Lab, provider_name: str, request: ImageRequest, phase: f
             break
         time.sleep(2.0)
     infos = [(lab.store.files.put(o.data, o.format), o.source_url) for o in provider.result(status)]
-    lab.store.finish(job_id, None, status="succeeded", billing=Billing("estimated"), images=infos)
+    JobClaims(lab.store.engine).finish(job_id, None, status="succeeded", billing=Billing("estimated"), images=infos)
     provider.close()
     return job_id
 

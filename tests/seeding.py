@@ -27,7 +27,8 @@ import clock
 from core import db
 from core.history.files import ImageInfo
 from core.history.store import Store
-from core.history.views import Billing, Money, NewJob
+from core.history.views import Billing, JobError, Money, NewJob
+from core.jobs.claims import JobClaims
 from core.spend.money import usd_to_nanos
 from providers.registry import PROVIDERS
 from providers.types import ImageRequest
@@ -140,15 +141,15 @@ def seed_jobs(
                 if a["provider"] == "openai"
                 else Billing("estimated")
             )
-            store.finish(job_id, None, status="succeeded", billing=billing,
-                         images=[(seeded.images[i % distinct_images], None)], now=finished)
+            JobClaims(store.engine).finish(job_id, None, status="succeeded", billing=billing,
+                                           images=[(seeded.images[i % distinct_images], None)], now=finished)
         elif a["status"] == "failed":
             kind, message = ERROR_KINDS[i % len(ERROR_KINDS)]
-            store.finish(job_id, None, status="failed", billing=Billing("released"), error_kind=kind,
-                         error_message=message, error_detail=f"{kind}: seeded failure", now=finished)
+            JobClaims(store.engine).finish(job_id, None, status="failed", billing=Billing("released"),
+                                           error=JobError(kind, message, f"{kind}: seeded failure"), now=finished)
         else:
-            store.finish(job_id, None, status="canceled", billing=Billing("released"), error_kind="canceled",
-                         error_message="Canceled before it was sent.", now=finished)
+            JobClaims(store.engine).finish(job_id, None, status="canceled", billing=Billing("released"),
+                                           error=JobError("canceled", "Canceled before it was sent."), now=finished)
         if a["rating"] is not None and a["status"] == "succeeded":
             store.set_rating(job_id, a["rating"], idx=0)
         timings.append({"jid": job_id, "sent": queued + timedelta(seconds=1)})
@@ -270,8 +271,8 @@ class InstantRunner:
             label=label, experiment_id=experiment_id, parent_job_id=parent_job_id,
         )
         finished = clock.now()
-        self.store.finish(ids[0], None, status="succeeded", billing=Billing("estimated"),
-                          images=[(self.images[self.calls % len(self.images)], None)], now=finished)
+        JobClaims(self.store.engine).finish(ids[0], None, status="succeeded", billing=Billing("estimated"),
+                                            images=[(self.images[self.calls % len(self.images)], None)], now=finished)
         with db.write(self.store.engine) as conn:
             conn.execute(db.jobs.update().where(db.jobs.c.id == ids[0])
                          .values(submitted_at=finished - timedelta(seconds=3 + self.calls)))

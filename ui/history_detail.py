@@ -248,7 +248,7 @@ def _confirm_delete(job: JobView) -> None:
                    "The spend ledger keeps its cost.")
         c1, c2 = st.columns(2)
         if c1.button("Delete for good", key="history_delete_confirm_one", type="primary"):
-            result = history_ops.delete_jobs(services.store(), [job.id])
+            result = services.store().delete_jobs([job.id])
             back()
             st.toast("Deleted." if result.deleted else "Not deleted: it is still running.",
                      icon=":material/delete:")

@@ -151,7 +151,7 @@ def _delete_panel(ids: list[str]) -> None:
         )
         c1, c2, _ = st.columns([1, 1, 3])
         if c1.button("Delete for good", key="history_delete_confirm", type="primary", icon=":material/delete:"):
-            result = history_ops.delete_jobs(services.store(), ids)
+            result = services.store().delete_jobs(ids)
             _clear_selection()
             msg = f"Deleted {len(result.deleted)} result{'s' if len(result.deleted) != 1 else ''}."
             if result.files_kept:

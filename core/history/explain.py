@@ -19,6 +19,7 @@ from typing import Literal
 
 from core.history.views import JobError, JobView
 from core.jobs.lifecycle import ACTIVE_STATES
+from core.spend.money import format_usd
 from providers import registry
 from providers.base import Provider
 from providers.registry import PROVIDERS
@@ -37,25 +38,18 @@ class Explanation:
     settings_link: bool = False  # the fix is in Settings
 
 
-def _usd(value: Decimal) -> str:
-    q = value.quantize(Decimal("0.0001")).normalize()
-    text = format(q, "f")
-    whole, _, frac = text.partition(".")
-    return f"${whole}.{frac.ljust(2, '0')}"
-
-
 def charge_text(status: str, billed_usd: Decimal | None, estimated: bool, estimate_usd: Decimal | None) -> str | None:
     """Whether a finished job cost money, from its ledger outcome."""
     if status in ACTIVE_STATES or (billed_usd is None and not estimated):
         return None
     if estimated:
         shown = billed_usd if billed_usd is not None else estimate_usd
-        amount = f" The estimate of {_usd(shown)}" if shown is not None else " The estimate"
+        amount = f" The estimate of {format_usd(shown)}" if shown is not None else " The estimate"
         return (f"It may have been charged.{amount} counts against your budget; the provider's "
                 "dashboard has the final word.")
     if billed_usd == 0:
         return "Not charged."
-    return f"Charged {_usd(billed_usd)}." if billed_usd is not None else None
+    return f"Charged {format_usd(billed_usd)}." if billed_usd is not None else None
 
 
 def _find(value: object, names: tuple[str, ...]) -> str | None:

@@ -18,14 +18,13 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from core import db
 from core.history.store import Store
-from core.history.views import Deleted, JobView
+from core.history.views import JobView
 from core.jobs.lifecycle import ACTIVE_STATES
 from core.spend.money import nanos_to_usd
 
 __all__ = [
     "ExperimentSummary",
     "count_experiments",
-    "delete_jobs",
     "edit_chain",
     "facets",
     "get_experiment",
@@ -39,10 +38,6 @@ __all__ = [
 # How far an edit chain is followed each way: chains are short, a loop in bad data must not hang a page.
 _CHAIN_LIMIT = 25
 
-
-def delete_jobs(store: Store, job_ids: Iterable[str]) -> Deleted:
-    """``Store.delete_jobs``: kept only while ui/history_detail.py and ui/history_gallery.py still call it."""
-    return store.delete_jobs(job_ids)
 
 
 # --- winners -----------------------------------------------------------------------------

@@ -27,18 +27,15 @@ from core import config, db
 from core.history.files import FORMAT_BY_MIME, FileStore, ImageInfo
 from core.history.rows import filtered, insert_image, job_views
 from core.history.views import (
-    Billing,
     Deleted,
     InputView,
-    JobError,
     JobFilter,
     JobView,
     NewJob,
     RunView,
     new_id,
 )
-from core.jobs.claims import JobClaims
-from core.jobs.lifecycle import ACTIVE_STATES, Status
+from core.jobs.lifecycle import ACTIVE_STATES
 from core.spend import budget
 from core.spend.money import usd_to_nanos
 from providers.types import ImageRequest, InputImage
@@ -444,30 +441,6 @@ class Store:
             query = query.where(db.ledger.c.endpoint == endpoint)
         with db.read(self.engine) as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
-
-    # --- finishing a job nobody holds ---------------------------------------------------------
-    def finish(
-        self,
-        job_id: str,
-        owner: str | None,
-        *,
-        status: Status,
-        billing: Billing,
-        images: Sequence[tuple[ImageInfo, str | None]] = (),
-        error_kind: str | None = None,
-        error_message: str | None = None,
-        error_detail: str | None = None,
-        now: datetime | None = None,
-    ) -> bool:
-        """``JobClaims.finish`` with the error given as its three texts.
-
-        Kept for the callers outside the runner that finish a job themselves (tests'
-        seeding, the benchmarks' hand-written polling loop); the runner finishes
-        jobs through its ``JobClaims`` with the whole typed ``JobError``.
-        """
-        error = None if error_kind is None else JobError(error_kind, error_message, error_detail)
-        return JobClaims(self.engine).finish(job_id, owner, status=status, billing=billing, images=images,
-                                             error=error, now=now)
 
 
 def _default_url(data_dir: Path) -> str:

@@ -16,7 +16,7 @@ import clock
 from core import db
 from core.history import ops as history_ops
 from core.history.store import Store
-from core.history.views import Billing, JobFilter, Money, NewJob
+from core.history.views import Billing, JobError, JobFilter, Money, NewJob
 from core.jobs.claims import JobClaims
 from core.jobs.runner import JobRunner
 from core.spend.budget import BudgetExceeded
@@ -257,11 +257,11 @@ def test_delete_keeps_shared_files_and_the_spend(store: Store, claims: JobClaims
 def test_a_job_nobody_holds_is_finished_with_its_error_texts(store: Store, claims: JobClaims) -> None:
     # What the tests' seeding and the benchmarks' own polling loop do, outside any runner.
     _, (free, held) = new_run(store, jobs=2)
-    assert store.finish(free, None, status="failed", billing=Billing("released"), error_kind="timeout",
-                        error_message="Too slow.", error_detail="seeded")
+    assert claims.finish(free, None, status="failed", billing=Billing("released"),
+                         error=JobError("timeout", "Too slow.", "seeded"))
     job = store.get_job(free)
     assert (job.status, job.error_kind, job.error_message, job.error_detail) == ("failed", "timeout", "Too slow.",
                                                                                  "seeded")
     assert job.billed.usd == 0 and job.error_retry_after is None
     claims.claim(held, "me", 30)
-    assert not store.finish(held, None, status="failed", billing=Billing("released"))  # a runner holds it
+    assert not claims.finish(held, None, status="failed", billing=Billing("released"))  # a runner holds it

@@ -66,10 +66,6 @@ def test_chart_axes_use_the_same_rule():
     assert "'$0.00'" in expr and "'<$0.0001'" in expr and "'$.4f'" in expr and "'$,.2f'" in expr
 
 
-# Owned by the history/jobs split in progress; its own copy goes with that change (issue 12).
-_NOT_YET = {"core/history/explain.py"}
-
-
 def test_format_exact_is_plain_digits_for_csv():
     assert format_exact(Decimal("0.0527000")) == "0.0527"
     assert format_exact(Decimal("0E-9")) == "0"
@@ -82,8 +78,6 @@ def test_no_other_usd_formatter_is_left():
     offenders = []
     for folder in ("ui", "app_pages", "core", "bench"):
         for path in (ROOT / folder).rglob("*.py"):
-            if path.relative_to(ROOT).as_posix() in _NOT_YET:
-                continue
             tree = ast.parse(path.read_text())
             for node in ast.walk(tree):
                 if not isinstance(node, ast.FunctionDef) or node.returns is None:
