@@ -132,7 +132,14 @@ class Emulator:
     def stats(self) -> dict[str, Any]:
         return self.store.stats()
 
-    def reset(self) -> None:
+    def reset(self, *, settle: float = 10.0) -> None:
+        """Forget faults, the log and every job.
+
+        Answers still on their way (a slow fault whose client gave up) finish first, up to
+        ``settle`` seconds: otherwise one would log itself, or make its job, after the reset,
+        inside the next test's clean slate.
+        """
+        self.store.wait_idle(settle)
         self.store.reset()
 
     def set_latency(self, seconds: float) -> None:

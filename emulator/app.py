@@ -58,7 +58,8 @@ def check_fault(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 class _RequestLog:
-    """Records every provider and file request (not admin ones) for ``stats()``."""
+    """Records every provider and file request (not admin ones) for ``stats()``, and counts
+    those still being answered (``Emulator.reset`` lets them finish first)."""
 
     def __init__(self, app: ASGIApp, store: Store) -> None:
         self.app = app
@@ -82,6 +83,7 @@ class _RequestLog:
             self.store.log_request(provider, scope["method"], scope["path"], status, at=received)
 
         status: int | None = None
+        self.store.request_began()
 
         async def send_and_note(message: Message) -> None:
             # Log just before the answer's last part leaves: a client that reads the stats right
@@ -98,6 +100,7 @@ class _RequestLog:
             await self.app(scope, receive, send_and_note)
         finally:
             note(None)  # no answer reached the client (a dropped connection, an error)
+            self.store.request_ended()
 
 
 class _QuietDrops(logging.Filter):

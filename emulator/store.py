@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,7 @@ class Store:
         self.jobs: dict[str, Job] = {}
         self.faults: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
+        self.in_flight = 0  # provider and file requests being answered right now
         self._load()
 
     # --- jobs -----------------------------------------------------------------
@@ -245,6 +247,26 @@ class Store:
                  "at": clock.timestamp() if at is None else at}
             )
             del self.requests[:-MAX_LOGGED_REQUESTS]
+
+    def request_began(self) -> None:
+        with self.lock:
+            self.in_flight += 1
+
+    def request_ended(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is being answered (False if some still are after ``timeout``).
+
+        Never call it on the server's event loop: the answers it waits for run there.
+        """
+        deadline = time.monotonic() + timeout  # the real clock: the app's may be pinned
+        while self.in_flight > 0:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
     def stats(self) -> dict[str, Any]:
         with self.lock:
