@@ -18,7 +18,7 @@ from .evolink import EvoLinkProvider
 from .openai import OpenAIProvider
 from .types import QUALITY_ORDER
 
-__all__ = ["PROVIDERS", "create", "label", "model_for", "provider_class", "qualities"]
+__all__ = ["PROVIDERS", "create", "label", "model_for", "model_label", "provider_class", "qualities"]
 
 PROVIDERS: dict[str, type[Provider]] = {
     "openai": OpenAIProvider,
@@ -44,6 +44,16 @@ def label(name: str) -> str:
     """The name people see for a provider key; an unknown key is shown as it is."""
     cls = PROVIDERS.get(name)
     return cls.label if cls is not None else name
+
+
+def model_label(model: str, provider: str | None = None) -> str:
+    """The name people see for a model id (at ``provider``, or wherever it is offered); an unknown id as it is."""
+    classes = [PROVIDERS[provider]] if provider in PROVIDERS else list(PROVIDERS.values())
+    for cls in classes:
+        caps = cls.MODELS.get(model)
+        if caps is not None:
+            return caps.label
+    return model
 
 
 def model_for(name: str, wanted: str, *, today: date | None = None) -> str:

@@ -301,10 +301,11 @@ def _validate_images(request: ImageRequest, caps: ModelCaps, *, can_upload: bool
 
 
 def _provider_label(caps: ModelCaps) -> str:
-    # ModelCaps carries the provider key; the label reads better in a message.
-    return {"apiframe": "Apiframe", "evolink": "EvoLink", "coretoday": "core.today", "openai": "OpenAI"}.get(
-        caps.provider, caps.provider
-    )
+    # ModelCaps carries the provider key; the label reads better in a message. Imported here:
+    # the registry imports the adapters, which import this module.
+    from .registry import label
+
+    return label(caps.provider)
 
 
 def _validate_image(image: InputImage, what: str, caps: ModelCaps) -> None:

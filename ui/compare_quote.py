@@ -52,8 +52,8 @@ def preview(plan: ex.Plan, pq: ex.PlanQuote) -> None:
     swapped = sorted({(q.cell.provider, q.cell.model) for q in pq.cells if q.cell.model != wanted})
     if swapped:
         st.caption(" ".join(
-            f"{registry.label(p)} does not offer {hc.any_model_label(wanted)}, so it uses "
-            f"{hc.model_label(p, m)}." for p, m in swapped
+            f"{registry.label(p)} does not offer {registry.model_label(wanted)}, so it uses "
+            f"{registry.model_label(m, p)}." for p, m in swapped
         ))
     simulated = sorted({q.cell.provider for q in pq.cells if q.endpoint == "emulator"})
     if simulated:

@@ -192,7 +192,7 @@ def _cell(grid: Grid, cell: GridCell, cheapest: str | None, fastest: str | None)
     if cell.error:
         with st.container(border=True):
             st.warning(f"**Not run.** {cell.error}", icon=":material/block:")
-            st.caption(f"{registry.label(cell.provider)} · {hc.model_label(cell.provider, cell.model)}")
+            st.caption(f"{registry.label(cell.provider)} · {registry.model_label(cell.model, cell.provider)}")
         return
     job = cell.job
     if job is None:
@@ -248,7 +248,7 @@ def _result(grid: Grid, job: JobView, key: str, cheapest: str | None, fastest: s
         how = "billed" if job.billed and not job.billed.estimated else "est."
         st.markdown(f"**{format_usd(cost)}** {how} · **{fmt.seconds(hc.took(job))}**")
         dims = f"{image.width}×{image.height}" if image.width and image.height else job.size
-        st.caption(f"{registry.label(job.provider)} · {hc.model_label(job.provider, job.model)} · "
+        st.caption(f"{registry.label(job.provider)} · {registry.model_label(job.model, job.provider)} · "
                    f"{job.quality} · {dims}")
         rating = hc.rating_of(job, image)
         rate_key = f"{key}_rate_{job.id[:8]}"

@@ -10,7 +10,6 @@ from decimal import Decimal
 import clock
 from core.history.views import ImageView, JobView
 from core.spend.money import format_usd
-from providers.registry import PROVIDERS
 
 # The words for each state are core.jobs.lifecycle.STATE_WORDS; this is only the page's icon for each.
 # Material icons rather than emoji: they render the same in every browser and font setup.
@@ -24,20 +23,6 @@ STATUS_ICON: dict[str, str] = {
     "canceled": ":material/cancel:",
     "unknown": ":material/help:",
 }
-
-
-def model_label(provider: str, model: str) -> str:
-    cls = PROVIDERS.get(provider)
-    caps = cls.MODELS.get(model) if cls is not None else None
-    return caps.label if caps is not None else model
-
-
-def any_model_label(model: str) -> str:
-    for cls in PROVIDERS.values():
-        caps = cls.MODELS.get(model)
-        if caps is not None:
-            return caps.label
-    return model
 
 
 def short(text: str, limit: int = 80) -> str:

@@ -80,7 +80,7 @@ def render(job_id: str) -> None:
         st.badge(STATE_WORDS.get(job.status, job.status), icon=hc.STATUS_ICON.get(job.status),
                  color=_STATUS_COLOUR.get(job.status, "gray"))
         st.badge(registry.label(job.provider), color="blue")
-        st.badge(hc.model_label(job.provider, job.model), color="gray")
+        st.badge(registry.model_label(job.model, job.provider), color="gray")
         st.badge(f"quality {job.quality}", color="gray")
         st.badge(draft.size_label(job.size), color="gray")
         if job.endpoint == "emulator":
@@ -287,7 +287,7 @@ def _parameter_rows(job: JobView, run: dict[str, Any]) -> list[tuple[str, str]]:
     params = run.get("params") or {}
     rows: list[tuple[str, str]] = [
         ("Provider", registry.label(job.provider)),
-        ("Model", f"{hc.model_label(job.provider, job.model)} ({job.model})"),
+        ("Model", f"{registry.model_label(job.model, job.provider)} ({job.model})"),
         ("Sent to", "Built-in emulator (simulated)" if job.endpoint == "emulator" else "The provider's live API"),
         ("Quality", job.quality),
         ("Size", draft.size_label(job.size)),

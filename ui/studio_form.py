@@ -23,7 +23,6 @@ from providers import registry, validation
 from providers.errors import InvalidRequest
 from providers.registry import PROVIDERS
 from providers.types import QUALITY_WORDS, ImageRequest, ModelCaps
-from ui import history_common as hc
 from ui import jobs, services, state, studio_actions, studio_cost, studio_inputs
 from ui import studio_state as ss
 
@@ -437,7 +436,8 @@ def _run_header(job: JobView | None) -> None:
         return
     when = job.queued_at.astimezone().strftime("%H:%M:%S")
     sim = " · simulated" if job.endpoint == "emulator" else ""
-    st.markdown(f"**{registry.label(job.provider)}** · {hc.model_label(job.provider, job.model)} · {job.quality} · "
+    model = registry.model_label(job.model, job.provider)
+    st.markdown(f"**{registry.label(job.provider)}** · {model} · {job.quality} · "
                 f"{draft.size_label(job.size)} · sent {when}{sim}")
 
 

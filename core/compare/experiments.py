@@ -438,8 +438,7 @@ def _cell_note(cell: GridCell) -> str:
     if cell.deleted or job is None:
         return "Deleted from history"
     if job.status == "succeeded":
-        caps = PROVIDERS[cell.provider].MODELS.get(cell.model) if cell.provider in PROVIDERS else None
-        model = caps.label if caps is not None else cell.model
+        model = registry.model_label(cell.model, cell.provider)
         return f"{registry.label(cell.provider)} · {model}" + (" · simulated" if cell.endpoint == "emulator" else "")
     if job.active:
         return "Still running"

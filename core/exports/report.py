@@ -23,7 +23,6 @@ from core.history.views import ImageView, JobView
 from core.jobs.lifecycle import STATE_WORDS
 from core.spend.money import format_usd
 from providers import registry
-from providers.registry import PROVIDERS
 
 __all__ = ["REPORT_LONG_SIDE", "GridLayout", "ReportItem", "build_report"]
 
@@ -117,9 +116,8 @@ def _card(item: ReportItem, cache: dict[str, str | None], *, compact: bool = Fal
     job = item.job
     winner = bool(item.image and item.image.winner)
     cost, how = _cost(job)
-    cls = PROVIDERS.get(job.provider)
     provider = registry.label(job.provider)
-    model = cls.MODELS[job.model].label if cls is not None and job.model in cls.MODELS else job.model
+    model = registry.model_label(job.model, job.provider)
     sim = ' <span class="tag sim">simulated</span>' if job.endpoint == "emulator" else ""
     badge = '<div class="winner">★ Winner</div>' if winner else ""
     head = f"<h3>{_esc(item.heading)}</h3>" if item.heading and not compact else ""

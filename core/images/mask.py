@@ -11,7 +11,7 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image, ImageChops, ImageFilter
+from PIL import Image, ImageChops, ImageFilter, ImageStat
 
 from providers import registry
 from providers.errors import InvalidRequest
@@ -50,8 +50,9 @@ class MaskReport:
 
     changed_outside: int
     total_outside: int
-    fraction: float
+    fraction: float  # the edit's spill: changed / total outside the edit area (0 when the mask keeps nothing)
     resized: bool = False  # the edited image came back at another size and was scaled to the original's
+    mean_change: float = 0.0  # mean of the largest channel difference outside, 0..1 of full scale
 
     @property
     def percent(self) -> float:
@@ -204,14 +205,18 @@ def _open_upright(data: bytes, what: str) -> Image.Image:
     return im.transpose(transpose) if transpose is not None else im
 
 
-def _changed(a: Image.Image, b: Image.Image, threshold: int) -> Image.Image:
-    """255 where any channel differs by more than ``threshold``, else 0."""
-    lut = [0] * (threshold + 1) + [255] * (255 - threshold)
-    bands = [band.point(lut) for band in ImageChops.difference(a, b).split()]
+def _largest_difference(a: Image.Image, b: Image.Image) -> Image.Image:
+    """Per pixel, the largest difference over the channels (0-255)."""
+    bands = ImageChops.difference(a, b).split()
     out = bands[0]
     for band in bands[1:]:
         out = ImageChops.lighter(out, band)
     return out
+
+
+def _changed(difference: Image.Image, threshold: int) -> Image.Image:
+    """255 where the largest channel difference is over ``threshold``, else 0."""
+    return difference.point([0] * (threshold + 1) + [255] * (255 - threshold))
 
 
 def _aligned(original: bytes, edited: bytes, mask: bytes) -> tuple[Image.Image, Image.Image, Image.Image, bool]:
@@ -235,9 +240,12 @@ def _aligned(original: bytes, edited: bytes, mask: bytes) -> tuple[Image.Image, 
 
 def _report(orig: Image.Image, edit: Image.Image, keep: Image.Image, threshold: int, resized: bool) -> MaskReport:
     total = keep.histogram()[255]
-    changed = ImageChops.multiply(_changed(orig, edit, threshold), keep).histogram()[255]
+    difference = _largest_difference(orig, edit)
+    changed = ImageChops.multiply(_changed(difference, threshold), keep).histogram()[255]
+    mean = ImageStat.Stat(difference, mask=keep).mean[0] / 255 if total else 0.0
     return MaskReport(
-        changed_outside=changed, total_outside=total, fraction=changed / total if total else 0.0, resized=resized
+        changed_outside=changed, total_outside=total, fraction=changed / total if total else 0.0, resized=resized,
+        mean_change=mean,
     )
 
 
