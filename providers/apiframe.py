@@ -22,8 +22,11 @@ from .types import ImageRequest, JobState, JobStatus, ModelCaps
 
 __all__ = ["MODELS", "ApiframeProvider"]
 
+LABEL = "Apiframe"
+
 _COMMON: dict[str, Any] = {
     "provider": "apiframe",
+    "provider_label": LABEL,
     "qualities": ("auto", "low", "medium", "high"),
     "default_quality": "auto",
     "sizes": ("1:1", "3:2", "2:3"),
@@ -78,7 +81,7 @@ _STATES: dict[str, JobState] = {
 
 class ApiframeProvider(HttpProvider):
     name = "apiframe"
-    label = "Apiframe"
+    label = LABEL
     key_env = "APIFRAME_API_KEY"
     base_url_env = "APIFRAME_BASE_URL"
     default_base_url = "https://api.apiframe.ai"

@@ -21,9 +21,12 @@ from .types import ImageRequest, JobState, JobStatus, ModelCaps
 
 __all__ = ["MODELS", "CoreTodayProvider"]
 
+LABEL = "core.today"
+
 MODELS: dict[str, ModelCaps] = {
     "gpt-image-2": ModelCaps(
         provider="coretoday",
+        provider_label=LABEL,
         model="openai/gpt-image-2",
         label="GPT Image 2",
         qualities=("auto", "low", "medium", "high"),
@@ -63,7 +66,7 @@ _MODERATION_WORDS = ("moderation", "content policy", "content_policy", "safety s
 
 class CoreTodayProvider(HttpProvider):
     name = "coretoday"
-    label = "core.today"
+    label = LABEL
     key_env = "CORETODAY_API_KEY"
     base_url_env = "CORETODAY_BASE_URL"
     default_base_url = "https://api.core.today"

@@ -23,10 +23,12 @@ from .types import ImageRequest, JobState, JobStatus, ModelCaps
 
 __all__ = ["MODELS", "EvoLinkProvider"]
 
+LABEL = "EvoLink"
 _RATIOS = ("1:1", "1:2", "2:1", "1:3", "3:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "9:21", "21:9")
 
 _COMMON: dict[str, Any] = {
     "provider": "evolink",
+    "provider_label": LABEL,
     "qualities": ("low", "medium", "high"),
     "default_quality": "high",  # "auto" is accepted by validation and means: send no quality
     "backgrounds": (),
@@ -84,7 +86,7 @@ _STATES: dict[str, JobState] = {
 
 class EvoLinkProvider(HttpProvider):
     name = "evolink"
-    label = "EvoLink"
+    label = LABEL
     key_env = "EVOLINK_API_KEY"
     base_url_env = "EVOLINK_BASE_URL"
     default_base_url = "https://api.evolink.ai"

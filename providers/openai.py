@@ -39,6 +39,7 @@ _GPT2_SIZES = (
     "2160x3840",
     "auto",
 )
+LABEL = "OpenAI"
 _GPT1_SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
 _FORMATS = ("png", "jpeg", "webp")
 
@@ -46,6 +47,7 @@ _FORMATS = ("png", "jpeg", "webp")
 def _caps(model: str, label: str, **kw: Any) -> ModelCaps:
     base: dict[str, Any] = {
         "provider": "openai",
+        "provider_label": LABEL,
         "model": model,
         "label": label,
         "qualities": ("auto", "low", "medium", "high"),
@@ -152,7 +154,7 @@ MODELS: dict[str, ModelCaps] = {
 
 class OpenAIProvider(HttpProvider):
     name = "openai"
-    label = "OpenAI"
+    label = LABEL
     key_env = "OPENAI_API_KEY"
     base_url_env = "OPENAI_BASE_URL"
     default_base_url = "https://api.openai.com"

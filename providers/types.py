@@ -131,6 +131,7 @@ class ModelCaps:
     provider: str
     model: str  # id as sent on the wire
     label: str
+    provider_label: str = ""  # the provider's name for people (its class label), for messages
     qualities: tuple[str, ...] = ("low", "medium", "high", "auto")
     default_quality: str = "auto"
     sizes: tuple[str, ...] = ("1:1", "3:2", "2:3")  # offered values, first is default

@@ -301,11 +301,7 @@ def _validate_images(request: ImageRequest, caps: ModelCaps, *, can_upload: bool
 
 
 def _provider_label(caps: ModelCaps) -> str:
-    # ModelCaps carries the provider key; the label reads better in a message. Imported here:
-    # the registry imports the adapters, which import this module.
-    from .registry import label
-
-    return label(caps.provider)
+    return caps.provider_label or caps.provider
 
 
 def _validate_image(image: InputImage, what: str, caps: ModelCaps) -> None:
