@@ -1,4 +1,4 @@
-"""The provider layer: one request model, four adapters, a price catalogue and an emulator.
+"""The provider layer: one request model, four adapters, typed errors and a price catalogue.
 
 The public surface is re-exported here; pages and the job runner import from
 ``providers`` (or its modules) only.
