@@ -30,6 +30,7 @@ import clock
 from core.jobs.lifecycle import ACTIVE_STATES, FINISHED_STATES, JOB_STATES
 
 __all__ = [
+    "ACCOUNT_TABLES",
     "ACTIVE_STATES",
     "ADDED_JOB_COLUMNS",
     "FINISHED_STATES",
@@ -37,6 +38,7 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "SchemaTooNew",
+    "account_sessions",
     "as_utc",
     "budget",
     "dispose_engines",
@@ -50,15 +52,18 @@ __all__ = [
     "migrate",
     "normalize_url",
     "read",
+    "role_grants",
     "run_inputs",
     "runs",
     "schema_version",
+    "stored_keys",
+    "users",
     "write",
 ]
 
 # The job states (JOB_STATES, ACTIVE_STATES, FINISHED_STATES) live in core.jobs.lifecycle.
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -268,6 +273,55 @@ budget = sa.Table(
 )
 
 
+# --- accounts (schema 4; core.accounts reads and writes them) ------------------------
+# Everyone who has signed in, by their email as the identity provider gave it (lowercased).
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False, default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),  # the first sign-in
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+)
+
+# Roles an owner gave in the app, by email or "@domain"; the configured lists are the floor.
+role_grants = sa.Table(
+    "role_grants",
+    metadata,
+    sa.Column("pattern", sa.String(320), primary_key=True),  # an email or "@domain", lowercased
+    sa.Column("role", sa.String(8), nullable=False),  # owner / maker / viewer
+    sa.Column("granted_by", sa.String(320), nullable=False),  # the owner's email
+    sa.Column("granted_at", UTCDateTime, nullable=False),
+)
+
+# One signed-in browser session (its id is the app's own, not Streamlit's), so every process knows who it is.
+account_sessions = sa.Table(
+    "account_sessions",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime, nullable=True),  # logged out
+    sa.Index("ix_account_sessions_user", "user_id", "last_seen_at"),
+)
+
+# Provider keys, encrypted (core.accounts.crypto: Fernet under IMAGE_STUDIO_SECRET_KEY); never in clear.
+stored_keys = sa.Table(
+    "stored_keys",
+    metadata,
+    sa.Column("holder", sa.String(40), primary_key=True),  # a user id, or "team"
+    sa.Column("provider", sa.String(32), primary_key=True),
+    sa.Column("token", sa.Text, nullable=False),  # the Fernet token (the key, bound to holder and provider)
+    sa.Column("set_by", sa.String(320), nullable=True),  # who typed it (an email), for "set by ... on ..."
+    sa.Column("set_at", UTCDateTime, nullable=False),
+    sa.Column("rotated_at", UTCDateTime, nullable=True),  # last re-encrypted with the newest secret
+)
+
+ACCOUNT_TABLES = (users, role_grants, account_sessions, stored_keys)
+
+
 # --- engines ------------------------------------------------------------------------
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -372,8 +426,20 @@ def _add_job_columns(version: int) -> Migration:
     return step
 
 
+def _create_tables(*tables: sa.Table) -> Migration:
+    """The step creating new tables (and their indexes) as defined above."""
+
+    def step(conn: Connection) -> None:
+        metadata.create_all(conn, tables=list(tables))
+
+    return step
+
+
 # version -> the step that brings version-1 to version.
-MIGRATIONS: dict[int, Migration] = {v: _add_job_columns(v) for v in ADDED_JOB_COLUMNS}
+MIGRATIONS: dict[int, Migration] = {
+    **{v: _add_job_columns(v) for v in ADDED_JOB_COLUMNS},
+    4: _create_tables(*ACCOUNT_TABLES),  # accounts: users, role grants, sessions, encrypted keys
+}
 
 
 class SchemaTooNew(RuntimeError):

@@ -1,0 +1,94 @@
+"""Who is asking, and what their role lets them do: the one check every write path makes.
+
+An :class:`Identity` is handed out by ``ui.auth.current_user()`` (from ``st.user`` and the
+accounts directory) and passed down to the services; a service about to change
+something calls ``identity.require(action)`` itself, on the server, whatever the page
+showed. With no sign-in configured the app has one person, the operator on their own
+machine: :data:`LOCAL_OPERATOR`, who may do everything, as before accounts existed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from core.accounts.roles import AccessRole
+
+__all__ = [
+    "LOCAL_OPERATOR",
+    "LOCAL_USER_ID",
+    "PERMISSIONS",
+    "Action",
+    "Identity",
+    "PermissionDenied",
+]
+
+Action = Literal[
+    "view",  # open what is shared with them (History, results, comparisons)
+    "rate",  # rate images, vote in reviews
+    "generate",  # submit jobs (Studio, Compare, edits, re-renders): spends money
+    "use_own_key",  # store their own provider key
+    "delete_own",  # delete jobs they made
+    "delete_any",
+    "manage_settings",  # app-wide defaults and price overrides (a credit's value)
+    "set_caps",  # the team cap and per-member caps
+    "manage_team_keys",  # the keys shared with the team
+    "manage_roles",  # who is what
+    "see_all_spend",  # everyone's spend
+]
+
+_VIEWER: frozenset[Action] = frozenset({"view", "rate"})
+_MAKER: frozenset[Action] = _VIEWER | {"generate", "use_own_key", "delete_own"}
+_OWNER: frozenset[Action] = _MAKER | {
+    "delete_any", "manage_settings", "set_caps", "manage_team_keys", "manage_roles", "see_all_spend",
+}
+PERMISSIONS: Mapping[AccessRole, frozenset[Action]] = {
+    "owner": _OWNER,
+    "maker": _MAKER,
+    "viewer": _VIEWER,
+    "none": frozenset(),
+}
+
+LOCAL_USER_ID = "local"  # the operator when no sign-in is configured (not a row in ``users``)
+
+
+class PermissionDenied(PermissionError):
+    """A role does not allow the action (the message is for the person, never a secret)."""
+
+    def __init__(self, identity: Identity, action: Action) -> None:
+        self.identity = identity
+        self.action = action
+        who = identity.email or "this visitor"
+        super().__init__(f"{who} ({identity.role}) may not {action.replace('_', ' ')}")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One person: their user id, email, name and role right now."""
+
+    user_id: str
+    email: str | None
+    name: str
+    role: AccessRole
+    signed_in: bool  # False: no sign-in is configured, this is the local operator
+    session_id: str | None = None  # the app's id of this signed-in browser session
+
+    def can(self, action: Action) -> bool:
+        return action in PERMISSIONS[self.role]
+
+    def require(self, action: Action) -> None:
+        """Raise :class:`PermissionDenied` unless the role allows ``action``."""
+        if not self.can(action):
+            raise PermissionDenied(self, action)
+
+    @property
+    def has_access(self) -> bool:
+        return self.role != "none"
+
+    @property
+    def is_local_operator(self) -> bool:
+        return not self.signed_in
+
+
+LOCAL_OPERATOR = Identity(user_id=LOCAL_USER_ID, email=None, name="Operator", role="owner", signed_in=False)

@@ -1,0 +1,37 @@
+"""Schema 4 adds the accounts tables to a database made by schema 3, keeping what it holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from store_helpers import new_run
+
+from core import db
+from core.accounts import Accounts
+from core.accounts.sources import configured_roles
+from core.history.store import Store
+
+ACCOUNT_TABLE_NAMES = {t.name for t in db.ACCOUNT_TABLES}
+
+
+def test_a_schema_3_database_gets_the_accounts_tables(db_url: str, data_dir: Path) -> None:
+    store = Store(db_url, data_dir)
+    run_id, (job_id,) = new_run(store)
+    with db.write(store.engine) as conn:  # what schema 3 made: no accounts tables, stamped 3
+        db.metadata.drop_all(conn, tables=list(db.ACCOUNT_TABLES))
+        conn.execute(db.schema_version.update().values(version=3))
+    assert not ACCOUNT_TABLE_NAMES & set(sa.inspect(store.engine).get_table_names())
+
+    assert db.SCHEMA_VERSION == 4
+    assert db.migrate(store.engine) == 4
+    assert ACCOUNT_TABLE_NAMES <= set(sa.inspect(store.engine).get_table_names())
+    assert {i["name"] for i in sa.inspect(store.engine).get_indexes("account_sessions")} == {
+        "ix_account_sessions_user"}
+    with db.read(store.engine) as conn:
+        assert [r.version for r in conn.execute(sa.select(db.schema_version.c.version)
+                                                .order_by(db.schema_version.c.version))] == [3, 4]
+    assert store.get_job(job_id).run_id == run_id  # the history is untouched
+    rules = configured_roles({"IMAGE_STUDIO_OWNERS": "ana@example.com"}).rules
+    assert Accounts(store.engine, lambda: rules).sign_in("ana@example.com").role == "owner"
+    assert db.migrate(store.engine) == 4  # once migrated, nothing runs again
