@@ -9,6 +9,10 @@ folder on ``sys.path``, where ``studio.py`` hides the ``studio`` package).
 starts the job runner when the server starts, so jobs left unfinished by a crash
 or restart resume before anyone opens a browser. Streamlit then runs this same
 file as the script of every session (the part under ``st.runtime.exists()``).
+
+Every session run passes the sign-in gate first (``ui.auth.gate``): with ``[auth]`` in
+secrets.toml, only a signed-in person with a role gets past it, and only to the pages
+their role allows (``PAGES``); without ``[auth]`` the one local operator sees every page.
 """
 
 from collections.abc import AsyncIterator
@@ -17,6 +21,7 @@ from contextlib import asynccontextmanager
 import streamlit as st
 
 from core import services as app_services
+from core.accounts import Action, Identity
 
 
 @asynccontextmanager
@@ -28,20 +33,33 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
 
 app = st.App(__file__, lifespan=lifespan)
 
+# Each page and what one must be allowed to do to open it (core.accounts.identity.PERMISSIONS): a page
+# not allowed is left out of st.navigation, so its address leads nowhere. The local operator (no
+# sign-in configured) may do everything, so sees every page, as before accounts existed.
+PAGES: tuple[tuple[str, str, str, Action], ...] = (
+    ("app_pages/studio.py", "Studio", ":material/brush:", "generate"),
+    ("app_pages/compare.py", "Compare", ":material/compare:", "generate"),
+    ("app_pages/history.py", "History", ":material/photo_library:", "view"),
+    ("app_pages/spend.py", "Spend", ":material/payments:", "generate"),
+    ("app_pages/settings.py", "Settings", ":material/settings:", "manage_settings"),
+)
+
+
+def pages_for(user: Identity) -> list[st.Page]:
+    allowed = [(path, title, icon) for path, title, icon, action in PAGES if user.can(action)]
+    return [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(allowed)]
+
+
 if st.runtime.exists():
-    from ui import services, sidebar
+    from ui import auth, services, sidebar
 
     st.set_page_config(page_title="Image Studio", page_icon=":material/palette:", layout="wide")
-    page = st.navigation(
-        [
-            st.Page("app_pages/studio.py", title="Studio", icon=":material/brush:", default=True),
-            st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
-            st.Page("app_pages/history.py", title="History", icon=":material/photo_library:"),
-            st.Page("app_pages/spend.py", title="Spend", icon=":material/payments:"),
-            st.Page("app_pages/settings.py", title="Settings", icon=":material/settings:"),
-        ]
-    )
+    # With [auth] configured, a visitor not signed in (or in no role) gets the sign-in (or "ask an
+    # owner") screen and st.stop(): st.navigation is never called, so no page of the app is served.
+    user = auth.gate()
+    page = st.navigation(pages_for(user))
     services.runner()  # already running under `streamlit run`; started here when run by AppTest
     sidebar.mark_app_run()
     sidebar.render()
+    auth.account_box(user)
     page.run()

@@ -1,4 +1,5 @@
-"""Settings: keys for this session, where base URLs come from, defaults, budget caps, data directory, prices."""
+"""Settings: sign-in and roles, keys for this session, where base URLs come from, defaults, budget caps, data
+directory, prices."""
 
 from decimal import Decimal, InvalidOperation
 
@@ -12,10 +13,12 @@ from core.spend.money import format_usd
 from providers import registry
 from providers.registry import PROVIDERS
 from providers.types import QUALITY_WORDS
-from ui import services, sidebar, state
+from ui import auth, services, sidebar, state
 
 sidebar.ensure()
 st.title("Settings")
+
+auth.settings_section(auth.current_user())
 
 saved = app_settings.load()
 

@@ -14,11 +14,20 @@ into an :class:`Identity`.
 
 from core.accounts.crypto import KeyUnreadable, SecretKeyInvalid, SecretKeyMissing
 from core.accounts.directory import Accounts, CannotChangeOwnRole, Grant, Member
-from core.accounts.identity import LOCAL_OPERATOR, LOCAL_USER_ID, PERMISSIONS, Action, Identity, PermissionDenied
+from core.accounts.identity import (
+    ANONYMOUS,
+    LOCAL_OPERATOR,
+    LOCAL_USER_ID,
+    PERMISSIONS,
+    Action,
+    Identity,
+    PermissionDenied,
+)
 from core.accounts.keys import TEAM, KeyStatus, KeyVault, open_key
 from core.accounts.roles import ROLE_WORDS, ROLES, AccessRole, Role
 
 __all__ = [
+    "ANONYMOUS",
     "LOCAL_OPERATOR",
     "LOCAL_USER_ID",
     "PERMISSIONS",

@@ -161,7 +161,7 @@ class Accounts:
     def sign_in(self, email: str, name: str = "", *, start_session: bool = True) -> Identity:
         """Record a signed-in person (first sign-in or a returning one) and return who they are now."""
         address = normalize_email(email)
-        if normalize_pattern(address) != address:
+        if address.startswith("@") or normalize_pattern(address) != address:
             raise ValueError("a sign-in needs an email address")
         now = clock.now()
         name = name.strip()[:200]
@@ -171,7 +171,7 @@ class Accounts:
             user_id = conn.execute(sa.select(db.users.c.id).where(db.users.c.email == address)).scalar_one()
             session_id = self._start_session(conn, user_id, now) if start_session else None
         return Identity(user_id=user_id, email=address, name=name or address.partition("@")[0],
-                        role=self.role_of(address), signed_in=True, session_id=session_id)
+                        role=self.role_of(address), session_id=session_id)
 
     def identity(self, user_id: str, session_id: str | None = None) -> Identity | None:
         """Who ``user_id`` is right now (their role re-read), or None if no such user."""
@@ -180,7 +180,7 @@ class Accounts:
         if row is None:
             return None
         return Identity(user_id=row.id, email=row.email, name=row.name or row.email.partition("@")[0],
-                        role=self.role_of(row.email), signed_in=True, session_id=session_id)
+                        role=self.role_of(row.email), session_id=session_id)
 
     def members(self) -> list[Member]:
         """Everyone who has signed in (also those with no access yet: an owner can let them in)."""
@@ -217,13 +217,15 @@ class Accounts:
         """Note that a session is still in use (at most once a minute); False if it has ended or never was."""
         now = clock.now()
         s = db.account_sessions.c
-        with db.write(self.engine) as conn:
+        with db.read(self.engine) as conn:  # most page runs only read: no write lock taken
             found = conn.execute(sa.select(s.ended_at, s.last_seen_at).where(s.id == session_id)).first()
-            if found is None or found.ended_at is not None:
-                return False
-            last = db.as_utc(found.last_seen_at)
-            if last is None or now - last >= SESSION_TOUCH:
-                conn.execute(sa.update(db.account_sessions).where(s.id == session_id).values(last_seen_at=now))
+        if found is None or found.ended_at is not None:
+            return False
+        last = db.as_utc(found.last_seen_at)
+        if last is None or now - last >= SESSION_TOUCH:
+            with db.write(self.engine) as conn:
+                conn.execute(sa.update(db.account_sessions).where(s.id == session_id, s.ended_at.is_(None))
+                             .values(last_seen_at=now))
         return True
 
     def end_session(self, session_id: str) -> None:

@@ -16,6 +16,7 @@ from typing import Literal
 from core.accounts.roles import AccessRole
 
 __all__ = [
+    "ANONYMOUS",
     "LOCAL_OPERATOR",
     "LOCAL_USER_ID",
     "PERMISSIONS",
@@ -67,11 +68,11 @@ class PermissionDenied(PermissionError):
 class Identity:
     """One person: their user id, email, name and role right now."""
 
-    user_id: str
-    email: str | None
+    user_id: str  # a users.id; LOCAL_USER_ID for the local operator; "" for a visitor not signed in
+    email: str | None  # lowercased; None for the local operator and a visitor not signed in
     name: str
     role: AccessRole
-    signed_in: bool  # False: no sign-in is configured, this is the local operator
+    local: bool = False  # True only when no sign-in is configured: the operator on their own machine
     session_id: str | None = None  # the app's id of this signed-in browser session
 
     def can(self, action: Action) -> bool:
@@ -87,8 +88,9 @@ class Identity:
         return self.role != "none"
 
     @property
-    def is_local_operator(self) -> bool:
-        return not self.signed_in
+    def signed_in(self) -> bool:
+        return not self.local and self.email is not None
 
 
-LOCAL_OPERATOR = Identity(user_id=LOCAL_USER_ID, email=None, name="Operator", role="owner", signed_in=False)
+LOCAL_OPERATOR = Identity(user_id=LOCAL_USER_ID, email=None, name="Operator", role="owner", local=True)
+ANONYMOUS = Identity(user_id="", email=None, name="Visitor", role="none")  # sign-in configured, not signed in

@@ -56,8 +56,9 @@ def test_a_configured_owner_is_owner_and_emails_are_one_person_whatever_the_case
     found = accounts.identity(ana.user_id)
     assert found is not None and found.name == "Ana B." and found.role == "owner"
     assert accounts.identity("no-such-user") is None
-    with pytest.raises(ValueError, match="email"):
-        accounts.sign_in("not an email")
+    for nobody in ("not an email", "@example.com"):
+        with pytest.raises(ValueError, match="email"):
+            accounts.sign_in(nobody)
 
 
 def test_an_owner_changes_who_is_what_above_the_configured_floor(engine: Engine) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.accounts import LOCAL_OPERATOR, Identity, PermissionDenied
+from core.accounts import ANONYMOUS, LOCAL_OPERATOR, Identity, PermissionDenied
+from core.accounts.claims import SignInClaims, read_claims
 from core.accounts.roles import RoleRules, normalize_pattern, parse_list
 from core.accounts.sources import configured_roles, read_setting
 
@@ -71,7 +72,7 @@ def test_configuration_comes_from_secrets_then_the_environment(monkeypatch: pyte
 
 def test_what_each_role_may_do() -> None:
     def who(role: str) -> Identity:
-        return Identity(user_id="u", email="u@x.io", name="u", role=role, signed_in=True)  # type: ignore[arg-type]
+        return Identity(user_id="u", email="u@x.io", name="u", role=role)  # type: ignore[arg-type]
 
     assert who("viewer").can("rate") and not who("viewer").can("generate")
     assert who("maker").can("generate") and not who("maker").can("set_caps")
@@ -81,3 +82,16 @@ def test_what_each_role_may_do() -> None:
     with pytest.raises(PermissionDenied, match=r"u@x.io \(viewer\) may not generate"):
         who("viewer").require("generate")
     LOCAL_OPERATOR.require("set_caps")  # no sign-in configured: the operator does everything, as before
+    assert LOCAL_OPERATOR.local and not LOCAL_OPERATOR.signed_in and who("maker").signed_in
+    assert not ANONYMOUS.local and not ANONYMOUS.signed_in and not ANONYMOUS.can("view")
+
+
+def test_what_the_sign_in_claims_say() -> None:
+    assert read_claims({}).state == "signed_out"  # no [auth], or not signed in
+    assert read_claims({"is_logged_in": False, "email": "a@x.io"}).state == "signed_out"
+    assert read_claims({"is_logged_in": True, "email": " Ana@X.io ", "email_verified": True, "name": " Ana "}) == \
+        SignInClaims("signed_in", "ana@x.io", "Ana")
+    assert read_claims({"is_logged_in": True, "email": "ana@x.io"}).state == "signed_in"  # no word on verification
+    assert read_claims({"is_logged_in": True, "email": "ana@x.io", "email_verified": False}).state == "unverified"
+    assert read_claims({"is_logged_in": True, "sub": "1234"}).state == "no_email"
+    assert read_claims({"is_logged_in": True, "email": "@x.io"}).state == "no_email"  # a domain is nobody
