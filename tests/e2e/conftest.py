@@ -2,6 +2,11 @@
 
 The browser is Debian's /usr/bin/chromium driven by Playwright; no browser is ever
 downloaded. In CI (CI=true) a missing browser fails the run instead of skipping.
+
+An ``AppServer`` given ``secrets`` (secrets.toml text) writes them to its own data
+directory and points Streamlit there (``--secrets.files``), so a test's ``[auth]`` never
+touches the checkout's ``.streamlit/secrets.toml``. ``signed_in_app`` starts a real
+OpenID Connect provider (tests/support/oidc) and the app with ``[auth]`` pointing at it.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ CHROMIUM_ARGS = [
 
 
 class AppServer:
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, secrets: str | None = None) -> None:
         self.port = free_port()
         self.data_dir = data_dir
         self.url = f"http://127.0.0.1:{self.port}"
@@ -44,13 +49,21 @@ class AppServer:
             "IMAGE_STUDIO_EMULATOR_LATENCY": os.environ.get("IMAGE_STUDIO_EMULATOR_LATENCY", "1"),
             **(env or {}),
         }
+        self.secrets = secrets  # secrets.toml text for this server alone (None: Streamlit's usual files)
         self.proc: subprocess.Popen | None = None
+
+    def _secrets_args(self) -> list[str]:
+        if self.secrets is None:
+            return []
+        path = self.data_dir / "secrets.toml"
+        path.write_text(self.secrets)
+        return ["--secrets.files", str(path)]
 
     def start(self) -> AppServer:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py",
              "--server.port", str(self.port), "--server.address", "127.0.0.1",
-             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+             "--server.headless", "true", "--browser.gatherUsageStats", "false", *self._secrets_args()],
             cwd=ROOT, env=self.env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
@@ -85,6 +98,42 @@ def app_server(tmp_path):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def signed_in_app(tmp_path):
+    """Start the identity provider and the app with ``[auth]`` on it: ``signed_in_app(owners=..., ...)``.
+
+    Roles go in the environment (``IMAGE_STUDIO_OWNERS``, ``_MAKERS``) or, for ``section_viewers``,
+    under ``[image_studio]`` in the app's secrets.toml, the two places the contract names.
+    """
+    from tests.support.oidc import OidcProvider, OidcUnavailable
+
+    started: list[AppServer | OidcProvider] = []
+
+    def start(owners: str = "", makers: str = "", viewers: str = "", section_viewers: str = "",
+              env: dict[str, str] | None = None) -> AppServer:
+        data = tmp_path / f"app-data-{len(started)}"
+        data.mkdir()
+        server = AppServer(data, env={"IMAGE_STUDIO_OWNERS": owners, "IMAGE_STUDIO_MAKERS": makers,
+                                      "IMAGE_STUDIO_VIEWERS": viewers, **(env or {})})
+        redirect = f"{server.url}/oauth2callback"
+        provider = OidcProvider([redirect], data / "oidc.log")
+        try:
+            provider.start()
+        except OidcUnavailable as err:
+            if os.environ.get("CI"):
+                pytest.fail(f"The test identity provider is needed in CI: {err}")
+            pytest.skip(str(err))
+        started.append(provider)
+        server.secrets = provider.auth_section(redirect) + (
+            f'\n[image_studio]\nIMAGE_STUDIO_VIEWERS = "{section_viewers}"\n' if section_viewers else "")
+        started.append(server.start())
+        return server
+
+    yield start
+    for proc in reversed(started):
+        proc.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""Helpers the tests start beside the app: servers it talks to (the identity provider)."""
