@@ -19,6 +19,8 @@ the provider's own words in ``detail`` for the detail view. Always raise them
 
 from __future__ import annotations
 
+from .redact import redact
+
 __all__ = [
     "AuthError",
     "InvalidRequest",
@@ -55,6 +57,7 @@ class ProviderError(Exception):
         detail: str | None = None,
         sent: bool = False,
     ) -> None:
+        message = redact(message) or ""
         super().__init__(message)
         self.sent = sent
         self.message = message
@@ -62,6 +65,24 @@ class ProviderError(Exception):
         self.status_code = status_code
         self.code = code
         self.detail = detail
+
+    # The message and the provider's own text are redacted whenever they are set: an answer that
+    # echoes the key (a 401 body, a proxy's error page) never leaves the provider layer with it.
+    @property
+    def message(self) -> str:
+        return self._message
+
+    @message.setter
+    def message(self, value: str) -> None:
+        self._message = redact(value) or ""
+
+    @property
+    def detail(self) -> str | None:
+        return self._detail
+
+    @detail.setter
+    def detail(self, value: str | None) -> None:
+        self._detail = redact(value)
 
     def __str__(self) -> str:
         return self.message

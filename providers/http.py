@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from . import polling, validation
+from . import imagegate, polling, redact, validation
 from .base import Provider, Uploader
 from .errors import AuthError, InvalidRequest, JobCanceled, JobFailed, ModelUnavailable, ProviderError
 from .http_client import USER_AGENT, HttpClient, image_format, is_loopback_host, strip_suffix
@@ -80,6 +80,7 @@ class HttpProvider(Provider):
         max_attempts: int = 4,
     ) -> None:
         super().__init__(api_key, base_url, transport=transport, uploader=uploader, timeout=timeout)
+        redact.remember(self.api_key)  # whatever a provider echoes back, this key never gets stored or shown
         if self.version_suffix:
             self.base_url = strip_suffix(self.base_url, self.version_suffix)
         if self.key_header == "Authorization":
@@ -185,7 +186,8 @@ class HttpProvider(Provider):
         self._seen_seconds[model] = seconds if before is None else 0.7 * before + 0.3 * seconds
 
     def validate(self, request: ImageRequest) -> None:
-        validation.validate(request, self.caps(request.model), can_upload=self.uploader is not None)
+        validation.validate(request, self.caps(request.model), can_upload=self.uploader is not None,
+                            allowed_origins=self.http.policy.allowed)
 
     def image_urls(self, images: tuple[InputImage, ...], *, display: bool = False) -> list[str]:
         """URLs for a URL-only provider: local files go through the uploader (a placeholder when displaying)."""
@@ -210,6 +212,8 @@ class HttpProvider(Provider):
                 sent=True,
             )
         if status.images:
+            for image in status.images:
+                self._take(image.data)
             return list(status.images)
         if not status.result_urls:
             raise JobFailed(
@@ -221,14 +225,37 @@ class HttpProvider(Provider):
             )
         out = []
         for url in status.result_urls:
-            data, content_type = self.fetch(url)
+            try:
+                data, content_type = self.fetch(url)
+            except InvalidRequest as err:  # a link the URL policy refuses, an image over the gate's limit
+                raise self._not_taken(err) from err
+            self._take(data)
             out.append(OutputImage(data=data, format=image_format(data, content_type), source_url=url))
         return out
 
+    def _take(self, data: bytes) -> None:
+        """A finished image through the image gate, sized from its header before anything decodes it."""
+        try:
+            imagegate.check(data, f"The image {self.label} sent")
+        except InvalidRequest as err:
+            raise self._not_taken(err) from err
+
+    def _not_taken(self, err: InvalidRequest) -> JobFailed:
+        return JobFailed(
+            f"{self.label} finished the job, but its image was not taken in: {err}",
+            code="result_too_large" if isinstance(err, imagegate.ImageTooLarge) else "url_refused",
+            provider=self.name,
+            status_code=err.status_code,
+            sent=True,
+        )
+
     def fetch(self, url: str) -> tuple[bytes, str | None]:
+        """An image from a link: ``data:`` inline, else downloaded under the URL policy and the image gate."""
         if url.startswith("data:"):
             head, _, payload = url.partition(",")
-            return base64.b64decode(payload), head[5:].split(";")[0] or None
+            data = base64.b64decode(payload)
+            imagegate.check(data, "The inline image")
+            return data, head[5:].split(";")[0] or None
         return self.http.download(url)
 
     def generate(self, request: ImageRequest, *, deadline_seconds: float = 600) -> list[OutputImage]:

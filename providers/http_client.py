@@ -13,7 +13,12 @@ One ``httpx.Client`` per provider instance (thread-safe, so one instance can sit
   telling whether the request may have reached the server.
 - The API key goes only to the provider's own origin. Result URLs on other hosts
   are fetched without it (redirects are followed by hand so a key never follows
-  one), and plain ``http://`` downloads are refused unless the host is loopback.
+  one).
+- Every hop of every request passes the URL policy (``providers.urlpolicy``): https
+  to public addresses only, the provider's own base URL (its default, the operator's
+  ``*_BASE_URL``, or the emulator) excepted; the sockets connect only to checked
+  addresses. A download's answer is kept only when it is an image within the image
+  gate (``providers.imagegate``); of anything else only its status and type are kept.
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ from typing import Any
 import httpx
 import tenacity
 
-from . import validation
+from . import imagegate, validation
 from .errors import InvalidRequest, ProviderUnavailable, RateLimited
-from .http_errors import ErrorHook, status_error, transport_error
+from .http_errors import ErrorHook, answer_facts, status_error, transport_error
+from .urlpolicy import MAX_REDIRECTS, UrlPolicy, UrlRefused
 
 __all__ = ["USER_AGENT", "HttpClient", "image_format", "is_loopback_host", "strip_suffix"]
 
@@ -37,7 +43,6 @@ USER_AGENT = "image-studio/0.1 (+httpx)"
 
 # Results are images; anything far larger than OpenAI's own 50 MB input limit is not one.
 MAX_DOWNLOAD_BYTES = 200 * 1024 * 1024
-MAX_REDIRECTS = 5
 
 Files = list[tuple[str, tuple[str, bytes, str]]]
 
@@ -85,8 +90,8 @@ class _Backoff(tenacity.wait.wait_base):
 
 
 def _retryable(exc: BaseException) -> bool:
-    # QuotaExceeded is a 429 too, but waiting does not bring credits back.
-    return isinstance(exc, (RateLimited, ProviderUnavailable))
+    # QuotaExceeded is a 429 too, but waiting does not bring credits back; a redirect loop stays one.
+    return isinstance(exc, (RateLimited, ProviderUnavailable)) and exc.code != "too_many_redirects"
 
 
 class _Answer:
@@ -108,7 +113,7 @@ class _Answer:
                         provider=provider,
                         status_code=response.status_code,
                         code="malformed",
-                        detail=response.text[:2000],
+                        detail=f"{answer_facts(response)}: {response.text[:2000]}",
                         sent=True,
                     ) from exc
         elif expect_json:
@@ -141,6 +146,7 @@ class HttpClient:
         retry_after_cap: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         error_hook: ErrorHook | None = None,
+        url_policy: UrlPolicy | None = None,
     ) -> None:
         self.provider = provider
         self.label = label
@@ -151,6 +157,9 @@ class HttpClient:
         self.sleep = sleep
         self.error_hook = error_hook
         self._wait = _Backoff(backoff_initial, backoff_max, retry_after_cap)
+        self.policy = url_policy or UrlPolicy.for_base_urls(base_url)
+        if transport is None:
+            transport = self.policy.transport()  # sockets connect only to addresses the policy allows
         self.client = httpx.Client(
             base_url=self.base_url,
             transport=transport,
@@ -229,8 +238,7 @@ class HttpClient:
     def _send(self, method: str, url: str, kw: dict[str, Any], *, expect_json: bool, download: bool) -> _Answer:
         target = self._merge(url)
         for _hop in range(MAX_REDIRECTS + 1):
-            if download:
-                self._check_download_url(target)
+            self._check_url(target)  # every hop: a redirect may point anywhere
             headers = self._headers_for(target)
             headers.update(kw.get("headers") or {})
             body_kw = {k: kw[k] for k in ("json", "data", "files") if kw.get(k) is not None}
@@ -243,11 +251,14 @@ class HttpClient:
                         continue
                     if download and response.is_success:
                         return self._read_download(response, target)
-                    response.read()
+                    if not download:  # a failed download's body is never read: see download_error
+                        response.read()
                 finally:
                     response.close()
             except httpx.TransportError as exc:
                 raise transport_error(exc, method, target, provider=self.provider, label=self.label) from exc
+            except UrlRefused as exc:  # the socket layer's own check (the name resolved differently)
+                raise self._refused(target, exc.reason) from exc
             if not response.is_success:
                 raise status_error(
                     response,
@@ -259,21 +270,26 @@ class HttpClient:
                 )
             return _Answer.from_response(response, expect_json=expect_json, provider=self.provider, label=self.label)
         raise ProviderUnavailable(
-            f"{self.label} redirected the request too many times.",
+            f"{self.label} redirected the request more than {MAX_REDIRECTS} times; it was not followed further.",
             provider=self.provider,
+            code="too_many_redirects",
             sent=True,
         )
 
-    def _check_download_url(self, url: httpx.URL) -> None:
-        if url.scheme == "https" or (url.scheme == "http" and is_loopback_host(url.host)):
-            return
-        raise InvalidRequest(
-            f"{self.label} gave an image link this app will not open ({url.scheme}://{url.host}): "
-            "only https links, or plain http on this computer, are downloaded.",
+    def _check_url(self, url: httpx.URL) -> None:
+        try:
+            self.policy.check(str(url))
+        except UrlRefused as refused:
+            raise self._refused(url, refused.reason) from refused
+
+    def _refused(self, url: httpx.URL, reason: str) -> InvalidRequest:
+        return InvalidRequest(
+            f"{self.label} gave a link this app will not open ({url.host}): {reason}.",
             field="url",
-            value=str(url),
-            allowed="https URLs (or http on 127.0.0.1 / localhost)",
+            value=f"{url.scheme}://{url.host}",
+            allowed="https links to public addresses",
             provider=self.provider,
+            code="url_refused",
         )
 
     def _read_download(self, response: httpx.Response, url: httpx.URL) -> _Answer:
@@ -289,12 +305,14 @@ class HttpClient:
                 )
             chunks.append(chunk)
         data = b"".join(chunks)
-        if image_format(data) == "unknown":
+        if validation.sniff_format(data) is None:
+            # Only the answer's status and type are kept: its body may be anything the link reached.
             raise ProviderUnavailable(
                 f"The file at {url.host} is not an image (it may have been cut short). Try again.",
                 provider=self.provider,
                 code="malformed",
-                detail=data[:200].decode("utf-8", "replace"),
+                detail=f"{answer_facts(response)}, {len(data):,} bytes, not an image",
                 sent=True,
             )
+        imagegate.check(data, f"The image at {url.host}", field="url")  # sized from its header, never decoded
         return _Answer(None, response.headers.get("content-type"), data)

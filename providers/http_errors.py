@@ -33,6 +33,8 @@ __all__ = [
     "QUOTA_CODES",
     "ErrorHook",
     "ErrorInfo",
+    "answer_facts",
+    "download_error",
     "generic_error",
     "parse_retry_after",
     "status_error",
@@ -154,18 +156,10 @@ def status_error(
     hook: ErrorHook | None = None,
 ) -> ProviderError:
     """A non-2xx answer: an expired result link, the adapter's own reading (``hook``), else the shared one."""
+    if download:
+        return download_error(response, provider=provider, label=label)
     info = ErrorInfo(response)
-    if download and info.status in (401, 403, 404, 410):
-        return JobFailed(
-            f"The image link from {label} has expired or is gone (HTTP {info.status}). "
-            "Run the job again to get a new image.",
-            code="result_expired",
-            provider=provider,
-            status_code=info.status,
-            detail=info.text,
-            sent=True,
-        )
-    if hook is not None and not download:
+    if hook is not None:
         mapped = hook(info)
         if mapped is not None:
             mapped.sent = True
@@ -173,6 +167,36 @@ def status_error(
             mapped.detail = mapped.detail or info.text
             return mapped
     return generic_error(info, provider=provider, label=label, key_env=key_env)
+
+
+def answer_facts(response: httpx.Response) -> str:
+    """What may be kept of an answer that is not the image asked for: its status and type, never its body."""
+    ctype = (response.headers.get("content-type") or "no content type").split(";")[0].strip()
+    return f"HTTP {response.status_code}, {ctype}"
+
+
+def download_error(response: httpx.Response, *, provider: str, label: str) -> ProviderError:
+    """A failed image download. Its body is never read or kept: an image link can point anywhere,
+    and what answers there (an internal service, an error page) is not the app's to store or show."""
+    status = response.status_code
+    common: dict[str, Any] = {"provider": provider, "status_code": status, "detail": answer_facts(response),
+                              "sent": True}
+    if status in (401, 403, 404, 410):
+        return JobFailed(
+            f"The image link from {label} has expired or is gone (HTTP {status}). "
+            "Run the job again to get a new image.",
+            code="result_expired",
+            **common,
+        )
+    if status == 429:
+        retry_after = parse_retry_after(response.headers)
+        return RateLimited(f"{label}'s file server is limiting downloads (HTTP 429).", retry_after=retry_after,
+                           **common)
+    if status >= 500 or status == 408:
+        return ProviderUnavailable(f"{label}'s file server is having trouble (HTTP {status}). Try again in a minute.",
+                                   **common)
+    return JobFailed(f"{label}'s file server refused the image download (HTTP {status}).",
+                     code="download_refused", **common)
 
 
 def generic_error(info: ErrorInfo, *, provider: str, label: str, key_env: str) -> ProviderError:

@@ -29,6 +29,7 @@ import math
 import re
 from datetime import date
 
+from . import imagegate, urlpolicy
 from .errors import InvalidRequest, ModelUnavailable
 from .types import ImageRequest, InputImage, ModelCaps
 
@@ -41,6 +42,7 @@ __all__ = [
     "is_experimental_size",
     "sniff_format",
     "url_only_message",
+    "url_problem",
     "validate",
     "wire_size",
 ]
@@ -153,11 +155,21 @@ def _choice(
         )
 
 
-def validate(request: ImageRequest, caps: ModelCaps, *, can_upload: bool = True, today: date | None = None) -> None:
+def validate(
+    request: ImageRequest,
+    caps: ModelCaps,
+    *,
+    can_upload: bool = True,
+    today: date | None = None,
+    allowed_origins: tuple[urlpolicy.Origin, ...] = (),
+) -> None:
     """Raise ``InvalidRequest`` / ``ModelUnavailable`` for anything ``caps`` will not accept.
 
     ``can_upload`` says whether local files can reach a URL-only provider (an
-    uploader is configured, as with the emulator).
+    uploader is configured, as with the emulator). Image links must pass the URL
+    policy (``providers.urlpolicy``, without DNS here); ``allowed_origins`` are the
+    ones an adapter may use on purpose (its own base URL, which is the emulator's).
+    Local images and masks pass the image gate (``providers.imagegate``).
     """
     if caps.retired(today):
         raise ModelUnavailable(
@@ -194,7 +206,7 @@ def validate(request: ImageRequest, caps: ModelCaps, *, can_upload: bool = True,
         )
     if request.input_fidelity is not None:
         _choice("input_fidelity", request.input_fidelity, caps.input_fidelities, (None,), caps, "input fidelity")
-    _validate_images(request, caps, can_upload=can_upload)
+    _validate_images(request, caps, can_upload=can_upload, allowed=allowed_origins)
 
 
 def _validate_prompt(prompt: str, caps: ModelCaps) -> None:
@@ -281,7 +293,9 @@ def _validate_format(request: ImageRequest, caps: ModelCaps) -> None:
         raise _bad("Compression must be a whole number from 0 to 100.", "output_compression", c, "0 to 100", caps)
 
 
-def _validate_images(request: ImageRequest, caps: ModelCaps, *, can_upload: bool) -> None:
+def _validate_images(
+    request: ImageRequest, caps: ModelCaps, *, can_upload: bool, allowed: tuple[urlpolicy.Origin, ...]
+) -> None:
     images = request.images
     if len(images) > caps.max_input_images:
         raise _bad(
@@ -295,7 +309,7 @@ def _validate_images(request: ImageRequest, caps: ModelCaps, *, can_upload: bool
     if not caps.accepts_local_files and not can_upload and any(i.is_local for i in images):
         raise _bad(url_only_message(_provider_label(caps)), "images", "a local file", "a public image URL", caps)
     for n, image in enumerate(images, 1):
-        _validate_image(image, f"Input image {n} ({image.name})", caps)
+        _validate_image(image, f"Input image {n} ({image.name})", caps, allowed)
     if request.mask is not None:
         _validate_mask(request, caps)
 
@@ -304,12 +318,24 @@ def _provider_label(caps: ModelCaps) -> str:
     return caps.provider_label or caps.provider
 
 
-def _validate_image(image: InputImage, what: str, caps: ModelCaps) -> None:
+def url_problem(url: str, allowed: tuple[urlpolicy.Origin, ...] = ()) -> str | None:
+    """Why an image link the person gave cannot be used (no DNS lookup), or None."""
+    try:
+        urlpolicy.check_literal(url, allowed)
+    except urlpolicy.UrlRefused as refused:
+        return refused.reason
+    return None
+
+
+def _validate_image(image: InputImage, what: str, caps: ModelCaps, allowed: tuple[urlpolicy.Origin, ...]) -> None:
     if image.url is not None:
-        if not image.url.lower().startswith(("https://", "http://")):
-            raise _bad(f"{what}: the link must start with https://.", "images", image.url, "an https URL", caps)
+        why = url_problem(image.url, allowed)
+        if why is not None:
+            raise _bad(f"{what}: {why}. Give a public https link to the image, or upload the file.",
+                       "images", image.url, "a public https URL", caps)
         return
     assert image.data is not None
+    _gate(image.data, what, "images", caps)
     fmt = sniff_format(image.data)
     if fmt not in caps.input_formats:
         shown = fmt.upper() if fmt else "not an image this app recognises"
@@ -349,6 +375,7 @@ def _validate_mask(request: ImageRequest, caps: ModelCaps) -> None:
             ["png"],
             caps,
         )
+    _gate(mask.data, "The mask", "mask", caps)
     if len(mask.data) >= caps.mask_max_bytes:
         raise _bad(
             f"The mask is {len(mask.data) / 2**20:.1f} MB; it must be under {caps.mask_max_bytes / 2**20:.0f} MB.",
@@ -384,6 +411,14 @@ def _validate_mask(request: ImageRequest, caps: ModelCaps) -> None:
             )
 
 
+def _gate(data: bytes, what: str, field: str, caps: ModelCaps) -> None:
+    try:
+        imagegate.check(data, what, field=field)
+    except InvalidRequest as err:
+        err.provider = caps.provider
+        raise
+
+
 def _image_info(data: bytes) -> tuple[tuple[int, int] | None, bool]:
     """(width, height) and whether the image has an alpha channel; (None, False) if unreadable."""
     from PIL import Image, UnidentifiedImageError  # imported late: only masks need Pillow
@@ -392,5 +427,5 @@ def _image_info(data: bytes) -> tuple[tuple[int, int] | None, bool]:
         with Image.open(io.BytesIO(data)) as img:
             alpha = img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info
             return img.size, alpha
-    except (UnidentifiedImageError, OSError, ValueError):
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         return None, False

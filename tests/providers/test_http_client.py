@@ -271,7 +271,7 @@ def test_bearer_keys_stay_home_too():
 
 
 @pytest.mark.parametrize("url", ["http://cdn.example.com/x.png", "http://10.0.0.5/x.png", "ftp://x/y.png"])
-def test_plain_http_downloads_only_from_loopback(url):
+def test_plain_http_downloads_are_refused(url):
     script = Script(httpx.Response(200, content=PNG))
     http, _ = client(script)
     with pytest.raises(InvalidRequest) as info:
@@ -282,10 +282,16 @@ def test_plain_http_downloads_only_from_loopback(url):
 @pytest.mark.parametrize(
     "url", ["http://127.0.0.1:9/x.png", "http://127.8.0.1/x.png", "http://localhost/x.png", "http://[::1]:80/x.png"]
 )
-def test_plain_http_downloads_from_loopback_are_allowed(url):
+def test_loopback_downloads_are_refused_unless_the_providers_own_origin(url):
+    # Before the URL policy, plain http on any loopback port was downloaded (issue 13, case 2).
     script = Script(httpx.Response(200, content=PNG))
     http, _ = client(script)
-    assert http.download(url)[0] == PNG
+    with pytest.raises(InvalidRequest) as info:
+        http.download(url)
+    assert script.requests == [] and "this machine" in str(info.value)
+    own = HttpClient(provider="demo", label="Demo", base_url=url.rsplit("/", 1)[0] + "/api",
+                     transport=httpx.MockTransport(script))
+    assert own.download(url)[0] == PNG  # the emulator's own files: its base URL is an allowed origin
 
 
 def test_expired_result_url_is_a_clear_error_not_retried():
