@@ -9,12 +9,13 @@ from collections.abc import Callable
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import clock
+from providers import redact
 
 from .apiframe import ApiframeAPI
 from .common import DropConnection, ProviderAPI, drop_response, retry_headers
@@ -25,6 +26,8 @@ from .openai_api import OpenAIAPI
 from .store import FAULT_KINDS, FAULT_OPS, MIME_BY_EXT, PROVIDERS, Job, Store
 
 __all__ = ["SERVICE", "VERSION", "build_app", "check_fault"]
+
+log = logging.getLogger(__name__)
 
 SERVICE = "image-studio-emulator"
 VERSION = 1
@@ -66,6 +69,15 @@ class _RequestLog:
         self.store = store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._logged(scope, receive, send)
+        except ClientDisconnect:
+            # The client gave up before its request was read (a slow fault outlasting its timeout):
+            # there is no one to answer and nothing went wrong here, so no traceback in the log.
+            log.info("emulator: %s %s: the client hung up before its request was read", scope.get("method"),
+                     scope.get("path"))
+
+    async def _logged(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith("/_admin/"):
             await self.app(scope, receive, send)
             return
@@ -111,6 +123,7 @@ class _QuietDrops(logging.Filter):
 
 
 def build_app(store: Store) -> Starlette:
+    redact.install_log_redaction()  # a key in a request never reaches the emulator's log either
     files = FileService(store)
     apis: list[ProviderAPI] = [cls(store, files) for cls in (OpenAIAPI, CoreTodayAPI, ApiframeAPI, EvoLinkAPI)]
     server_log = logging.getLogger("uvicorn.error")

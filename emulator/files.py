@@ -1,5 +1,5 @@
 """The files the emulator serves under ``/_files/`` (uploads, and job results rendered
-on first request) and the input images it fetches, from loopback only."""
+on first request) and the input images it takes: its own files only, by the URL policy."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 from PIL import UnidentifiedImageError
+from PIL.Image import DecompressionBombError
 from starlette.concurrency import run_in_threadpool
+
+from providers import imagegate, urlpolicy
+from providers.errors import InvalidRequest
 
 from . import images
 from .store import Job, Store
@@ -33,9 +36,11 @@ def is_loopback(host: str) -> bool:
 
 
 def sniff_format(data: bytes) -> str | None:
+    """png / jpeg / webp..., or None for what is not an image, or is one too large to open (the image gate)."""
     try:
+        imagegate.check(data)
         fmt = (images.decode(data).format or "").lower()
-    except (UnidentifiedImageError, OSError, ValueError):
+    except (UnidentifiedImageError, OSError, ValueError, InvalidRequest, DecompressionBombError):
         return None
     return "jpeg" if fmt in ("jpg", "mpo") else fmt  # Pillow calls some camera JPEGs MPO
 
@@ -115,41 +120,49 @@ class FileService:
         return data
 
     async def fetch(self, url: str, *, max_bytes: int) -> bytes:
-        """An input image from a loopback URL (the emulator's own files are read from disk)."""
+        """An input image from one of the emulator's own links (read from disk, never over the network).
+
+        A real provider fetches input links from the internet, so it can never reach this
+        machine or a private network; the emulator, running inside the app, must not either.
+        It fetches nothing at all: a link to its own ``/_files/`` is read from disk; a private,
+        loopback or metadata address is refused with the URL policy's reason (the same
+        answer for an open port and a closed one); any other link is refused because the
+        emulator never goes to the internet.
+        """
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InputError(f"input image URL {url!r} is not an http(s) URL")
-        if not is_loopback(parts.hostname):
+        try:
+            port = parts.port
+        except ValueError:
+            raise InputError(f"input image URL {url!r} has an invalid port") from None
+        if self._is_own(parts.hostname, port) and parts.path.startswith("/_files/"):
+            data = await self._own_file(url, parts.path.removeprefix("/_files/"))
+        else:
+            try:
+                urlpolicy.check_literal(url)
+            except urlpolicy.UrlRefused as refused:
+                raise InputError(f"input image URL {url} is refused: {refused.reason}.") from None
             raise InputError(
                 f"input image URL {url} is not on this machine: the emulator never fetches from the "
                 "internet. Upload the file first (POST /_admin/uploads, or Emulator.upload) and pass "
                 "the 127.0.0.1 URL it returns."
             )
-        try:
-            port = parts.port
-        except ValueError:
-            raise InputError(f"input image URL {url!r} has an invalid port") from None
-        own = self.store.base_url and urlsplit(self.store.base_url).port == port
-        if own and parts.path.startswith("/_files/"):
-            name = parts.path.removeprefix("/_files/")
-            found = self.job_for(name)
-            if found is not None and found[0].expired:
-                raise InputError(f"input image URL {url} has expired")
-            data = await self.read(name)
-            if data is None:
-                raise InputError(f"input image URL {url} answered 404")
-        else:
-            try:
-                # No proxies from the environment and no redirects: the fetch must stay on loopback.
-                async with httpx.AsyncClient(timeout=10, follow_redirects=False, trust_env=False) as client:
-                    resp = await client.get(url)
-            except httpx.HTTPError as e:
-                raise InputError(f"could not fetch input image URL {url}: {e}") from e
-            if resp.status_code != 200:
-                raise InputError(f"input image URL {url} answered HTTP {resp.status_code}")
-            data = resp.content
         if len(data) > max_bytes:
             raise InputError(f"input image {url} is {len(data):,} bytes; the limit is {max_bytes:,}")
+        return data
+
+    def _is_own(self, host: str, port: int | None) -> bool:
+        own = urlsplit(self.store.base_url) if self.store.base_url else None
+        return own is not None and own.port == port and is_loopback(host)
+
+    async def _own_file(self, url: str, name: str) -> bytes:
+        found = self.job_for(name)
+        if found is not None and found[0].expired:
+            raise InputError(f"input image URL {url} has expired")
+        data = await self.read(name)
+        if data is None:
+            raise InputError(f"input image URL {url} answered 404")
         return data
 
     async def fetch_inputs(self, urls: list[Any], *, max_bytes: int, field: str = "input_images") -> list[str]:
@@ -167,6 +180,10 @@ class FileService:
         return names
 
     def keep_image(self, data: bytes, *, label: str, field: str = "input_images") -> str:
+        try:  # sized from its header before anything decodes it
+            imagegate.check(data, f"input image {label}")
+        except InvalidRequest as refused:
+            raise InputError(str(refused), field=field) from None
         fmt = sniff_format(data)
         if fmt not in ALLOWED_INPUT_FORMATS:
             raise InputError(f"input image {label} is not a PNG, JPEG or WebP image", field=field)
