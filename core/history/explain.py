@@ -36,6 +36,7 @@ class Explanation:
     hint: str | None = None  # the next step
     detail: str | None = None  # the provider's own words, for an expander
     settings_link: bool = False  # the fix is in Settings
+    can_recheck: bool = True  # asking the provider again could still bring the image
 
 
 def charge_text(status: str, billed_usd: Decimal | None, estimated: bool, estimate_usd: Decimal | None) -> str | None:
@@ -197,6 +198,28 @@ def _failed(f: _Facts) -> Explanation:
                        "Try again; if it keeps failing, try another provider.", f.detail)
 
 
+def _result_expired(f: _Facts) -> Explanation:
+    return Explanation(
+        "The image link expired",
+        f"{f.label} made the image, but its link had expired before it could be downloaded, so the image "
+        "is gone: asking again would only fetch the same dead link.",
+        "error", f.charge, "Run the job again to make a new image.", f.detail, can_recheck=False,
+    )
+
+
+def _result_refused(f: _Facts) -> Explanation:
+    return Explanation(f"{f.label}'s image was not taken in", f.message, "error", f.charge,
+                       "Run the job again, or try another provider.", f.detail, can_recheck=False)
+
+
+# Codes of a failure to take in a finished image: the same answer comes back however often it is asked.
+_BY_CODE: dict[str, Callable[[_Facts], Explanation]] = {
+    "result_expired": _result_expired,
+    "result_too_large": _result_refused,
+    "url_refused": _result_refused,
+    "download_refused": _result_refused,
+}
+
 # Kinds that explain themselves even when the outcome is unknown (a poll refused for a revoked key...).
 _BY_KIND: dict[str, Callable[[_Facts], Explanation]] = {
     "moderation": _moderation,
@@ -214,7 +237,9 @@ _BY_KIND_KNOWN: dict[str, Callable[[_Facts], Explanation]] = {
 }
 
 
-def _pick(kind: str, status: str) -> Callable[[_Facts], Explanation]:
+def _pick(kind: str, status: str, code: str | None = None) -> Callable[[_Facts], Explanation]:
+    if code in _BY_CODE:
+        return _BY_CODE[code]
     if kind in _BY_KIND:
         return _BY_KIND[kind]
     if kind == "unknown" or status == "unknown":
@@ -264,4 +289,4 @@ def explain(
         charge=charge_text(status, billed_usd, billed_estimated, estimate_usd),
         finished_at=finished_at,
     )
-    return _pick(error.kind, status)(facts)
+    return _pick(error.kind, status, error.code)(facts)

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import io
 import os
+import re
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -20,7 +21,10 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["THUMB_LONG_SIDE", "FileStore", "ImageInfo", "probe"]
+from providers import imagegate
+from providers.errors import InvalidRequest
+
+__all__ = ["THUMB_LONG_SIDE", "FileStore", "ImageInfo", "is_content_hash", "probe"]
 
 THUMB_LONG_SIDE = 384
 EXT_BY_FORMAT = {"png": "png", "jpeg": "jpg", "webp": "webp", "gif": "gif"}
@@ -44,14 +48,32 @@ class ImageInfo:
     thumb_path: str | None = None
 
 
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def is_content_hash(value: object) -> bool:
+    """True for a SHA-256 hex digest, the only name a stored image has. A name from outside (a recipe in an
+    uploaded image, a link) is checked with this before it is used: anything else could name another file."""
+    return isinstance(value, str) and _HASH.fullmatch(value) is not None
+
+
+def _checked(sha256: str) -> str:
+    if not is_content_hash(sha256):
+        raise ValueError("not a content hash: a stored image is named by 64 hex digits")
+    return sha256
+
+
 def probe(data: bytes, claimed_format: str | None = None) -> tuple[str, int | None, int | None]:
-    """(format, width, height) read from the bytes; the claimed format if Pillow cannot."""
+    """(format, width, height) from the image's header (the image gate: nothing is decoded);
+    the claimed format and no size when the header cannot be read."""
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            fmt = (img.format or "").lower()
-            return ("jpeg" if fmt == "jpg" else fmt) or (claimed_format or "png"), img.width, img.height
-    except (UnidentifiedImageError, OSError, ValueError):
+        header = imagegate.read_header(data)
+    except (OSError, ValueError):
+        header = None
+    if header is None:
         return (claimed_format or "png").lower(), None, None
+    fmt = "jpeg" if header.format in ("jpg", "mpo") else header.format
+    return fmt or (claimed_format or "png"), header.width, header.height
 
 
 def _fsync_dir(path: Path) -> None:
@@ -110,12 +132,13 @@ class FileStore:
         with self._lock(rel):
             if not (path.exists() and path.stat().st_size == len(data)):
                 atomic_write(path, data)
-        thumb = self.thumbnail(sha, data) if thumbnail and width else None
+        small_enough = bool(width and height and width * height <= imagegate.MAX_PIXELS)
+        thumb = self.thumbnail(sha, data) if thumbnail and small_enough else None
         return ImageInfo(sha, fmt, width, height, len(data), rel, thumb)
 
     def thumbnail(self, sha256: str, data: bytes | None = None) -> str | None:
         """The thumbnail's relative path, made now if it does not exist yet."""
-        rel = self.rel_thumb_path(sha256)
+        rel = self.rel_thumb_path(_checked(sha256))
         path = self.abspath(rel)
         with self._lock(rel):
             if path.exists():
@@ -126,14 +149,18 @@ class FileStore:
                     return None
                 data = found.read_bytes()
             try:
+                imagegate.check(data)
                 encoded = make_thumbnail(data)
-            except (UnidentifiedImageError, OSError, ValueError):
+            except (UnidentifiedImageError, OSError, ValueError, InvalidRequest, Image.DecompressionBombError):
                 return None
             atomic_write(path, encoded)
         return rel
 
     # --- reading ----------------------------------------------------------------
     def find(self, sha256: str) -> Path | None:
+        """The stored file of ``sha256``; None when there is none, or when it is not a content hash."""
+        if not is_content_hash(sha256):
+            return None
         folder = self.root / "images" / sha256[:2] / sha256[2:4]
         for candidate in folder.glob(f"{sha256}.*"):
             if not candidate.name.endswith(".tmp"):
@@ -141,13 +168,15 @@ class FileStore:
         return None
 
     def read(self, sha256: str) -> bytes:
-        path = self.find(sha256)
+        """The bytes of a stored image; ``ValueError`` for a name that is not a content hash."""
+        path = self.find(_checked(sha256))
         if path is None:
             raise FileNotFoundError(f"no stored image {sha256}")
         return path.read_bytes()
 
     def delete(self, sha256: str) -> None:
         """Remove an image and its thumbnail (the caller checks nothing else uses them)."""
+        _checked(sha256)
         for path in (self.find(sha256), self.abspath(self.rel_thumb_path(sha256))):
             if path is not None:
                 with contextlib.suppress(FileNotFoundError):

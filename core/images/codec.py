@@ -12,6 +12,7 @@ from typing import Any
 
 from PIL import Image, JpegImagePlugin
 
+from providers import imagegate
 from providers.errors import InvalidRequest
 
 from .info import DECODE_ERRORS, TRANSPOSE, ImageInfo, has_alpha, orientation_of, sniff_format, unreadable, what_is_it
@@ -104,6 +105,7 @@ def encode(
 
 def thumbnail(data: bytes, long_side: int = 384) -> bytes:
     """A small upright WEBP preview (never upscaled); JPEGs are decoded at reduced scale."""
+    imagegate.check(data, "The image", field="image")  # sized from its header before any decode
     try:
         with Image.open(io.BytesIO(data)) as im:
             orientation = orientation_of(im)

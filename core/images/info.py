@@ -1,7 +1,8 @@
 """What an uploaded file is, read from its content: format, size, alpha, camera orientation.
 
-``inspect`` is the first look at every upload (it refuses non-images and damaged files
-with a message that names the fix). The words and tables the other image modules share
+``inspect`` is the first look at every upload: the image gate (``providers.imagegate``)
+sizes it from its header first, then it refuses non-images and damaged files with a
+message that names the fix. The words and tables the other image modules share
 when they talk about a file (format names, sizes in KB/MB, EXIF orientations) live here.
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from providers import validation
+from providers import imagegate, validation
 from providers.errors import InvalidRequest
 from providers.types import MIME_BY_FORMAT
 
@@ -213,18 +214,20 @@ def inspect(data: bytes, name: str = "image") -> ImageInfo:
     """Read what an uploaded file is, by content. Raises ``InvalidRequest`` for non-images and damaged files."""
     if not data:
         raise unreadable(name, "the file is empty")
+    imagegate.check(data, name)  # its size from the header, before Pillow decodes anything
     try:
         with Image.open(io.BytesIO(data)) as im:
             fmt = (im.format or "").lower()
             if fmt == "mpo":  # phone cameras' multi-picture JPEG: the first picture is a plain JPEG
                 fmt = "jpeg"
             info = info_for(name, fmt, im, data, orientation=orientation_of(im))
-    except Image.DecompressionBombError as exc:
+    except Image.DecompressionBombError as exc:  # a format the gate sizes through Pillow
         raise InvalidRequest(
-            f"{name} has too many pixels to open safely; resize it below 80 megapixels and upload it again",
+            f"{name} has too many pixels to open safely; the limit is {imagegate.megapixels(imagegate.MAX_PIXELS)}. "
+            "Scale it down and upload it again",
             field="images",
             value=name,
-            allowed="at most about 89 million pixels",
+            allowed=f"at most {imagegate.MAX_PIXELS:,} pixels",
         ) from exc
     except DECODE_ERRORS as exc:
         sniffed = sniff_format(data)

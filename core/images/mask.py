@@ -13,7 +13,7 @@ from typing import Any
 
 from PIL import Image, ImageChops, ImageFilter, ImageStat
 
-from providers import registry
+from providers import imagegate, registry
 from providers.errors import InvalidRequest
 from providers.types import InputImage, ModelCaps
 
@@ -196,6 +196,7 @@ def mask_from_strokes(strokes: Any, size: tuple[int, int]) -> bytes:
 
 
 def _open_upright(data: bytes, what: str) -> Image.Image:
+    imagegate.check(data, what[:1].upper() + what[1:], field="mask")
     try:
         im = Image.open(io.BytesIO(data))
         im.load()

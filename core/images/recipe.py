@@ -40,6 +40,7 @@ from PIL import Image
 
 from core.images.info import sniff_format
 from providers.errors import InvalidRequest
+from providers.redact import redact
 
 __all__ = ["KEYWORD", "XMP_NAMESPACE", "embed", "extract", "has_c2pa", "sanitize"]
 
@@ -50,10 +51,6 @@ _JPEG_XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 # An APP segment holds at most 65535 bytes including its 2-byte length and the XMP header.
 _JPEG_XMP_MAX = 65535 - 2 - len(_JPEG_XMP_HEADER)
 _SECRET_NAMES = ("key", "secret", "password", "passwd", "authorization", "credential")
-# Shapes of the four providers' keys (and bearer tokens in general) should one land in a value.
-_SECRET_VALUE = re.compile(
-    r"\b(?:sk-[A-Za-z0-9_-]{16,}|cdt_[A-Za-z0-9_-]{12,}|afk_[A-Za-z0-9_-]{12,}|Bearer\s+\S{12,})"
-)
 # Characters XML 1.0 forbids; JSON escapes control characters but not these when ensure_ascii=False.
 _XML_INVALID = re.compile("[\ufffe\uffff\ud800-\udfff]")
 
@@ -75,7 +72,7 @@ def sanitize(recipe: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(value, (list, tuple, set, frozenset)):
             return [clean(v) for v in value]
         if isinstance(value, str):
-            return _SECRET_VALUE.sub("[redacted]", value)
+            return redact(value)  # the one redaction rule: key shapes and every configured key
         if value is None or isinstance(value, (bool, int, float)):
             return value
         if isinstance(value, Decimal):
@@ -86,7 +83,7 @@ def sanitize(recipe: Mapping[str, Any]) -> dict[str, Any]:
             return f"<{len(value)} bytes>"  # image bytes never belong in a recipe
         if isinstance(value, PurePath):
             return str(value)
-        return _SECRET_VALUE.sub("[redacted]", str(value))
+        return redact(str(value))
 
     cleaned: dict[str, Any] = clean(dict(recipe))  # a mapping comes back a dict
     return cleaned
@@ -164,11 +161,24 @@ def _recipe_from_xmp(xmp: bytes) -> dict[str, Any] | None:
     return None
 
 
+# A recipe is a few KB of JSON; a compressed text chunk from a file someone uploaded may inflate to gigabytes.
+_MAX_INFLATED = 4 * 1024 * 1024
+
+
+def _inflate(data: bytes) -> bytes:
+    """zlib-inflate at most ``_MAX_INFLATED`` bytes; more is no recipe (raises zlib.error)."""
+    inflater = zlib.decompressobj()
+    out = inflater.decompress(data, _MAX_INFLATED + 1)
+    if len(out) > _MAX_INFLATED or inflater.unconsumed_tail:
+        raise zlib.error("compressed text larger than a recipe can be")
+    return out
+
+
 def _decode_value(value: str, packed: bool) -> dict[str, Any] | None:
     if not packed:
         return _loads(value)
     try:
-        return _loads(zlib.decompress(base64.b64decode(value)).decode("utf-8"))
+        return _loads(_inflate(base64.b64decode(value)).decode("utf-8"))
     except (ValueError, zlib.error, UnicodeDecodeError):
         return None
 
@@ -206,13 +216,13 @@ def _png_text(kind: bytes, payload: bytes) -> tuple[str, str] | None:
         if kind == b"tEXt":
             return keyword.decode("latin-1"), rest.decode("latin-1")
         if kind == b"zTXt":
-            return keyword.decode("latin-1"), zlib.decompress(rest[1:]).decode("latin-1")
+            return keyword.decode("latin-1"), _inflate(rest[1:]).decode("latin-1")
         if kind == b"iTXt":
             flag, _method = rest[0], rest[1]
             _lang, _, rest = rest[2:].partition(b"\x00")
             _translated, _, text = rest.partition(b"\x00")
             if flag:
-                text = zlib.decompress(text)
+                text = _inflate(text)
             return keyword.decode("latin-1"), text.decode("utf-8")
     except (IndexError, UnicodeDecodeError, zlib.error):
         return None
