@@ -22,11 +22,13 @@ from core.images import recipe
 from core.spend.money import format_exact
 from providers import registry
 from providers.errors import InvalidRequest
+from providers.redact import redact
 from providers.types import ImageRequest
 
 __all__ = [
     "METADATA_FIELDS",
     "build_zip",
+    "csv_cell",
     "csv_text",
     "image_file_name",
     "image_with_recipe",
@@ -167,12 +169,29 @@ def job_metadata(
     }
 
 
+# A cell a spreadsheet would run as a formula (OWASP "CSV injection"): =HYPERLINK(...), +cmd, -2+3, @SUM,
+# and a leading tab or line break that hides one. The full-width forms are read as formulas by some too.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_cell(value: Any) -> Any:
+    """One cell as written to every CSV export: text that could start a formula is prefixed with ``'``
+    (shown, not run), and no key is in it. Numbers stay numbers."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return value
+    text = redact(value) or ""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def csv_text(rows: Iterable[Mapping[str, Any]], fields: Sequence[str]) -> str:
+    """CSV of ``rows``: every export (metadata.csv, the Compare results, the ledger) is written here."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in fields})
+        writer.writerow({k: csv_cell(row.get(k)) for k in fields})
     return out.getvalue()
 
 

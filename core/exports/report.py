@@ -1,7 +1,8 @@
 """A stakeholder report: one self-contained HTML file of results, for people without the app.
 
 Images are inlined as downscaled JPEG data URIs (long side 512 px) so the file
-opens anywhere, offline, and stays small enough to mail. Every text is escaped.
+opens anywhere, offline, and stays small enough to mail. Every text is escaped (and
+redacted), and a Content-Security-Policy lets the file load nothing from anywhere.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import clock
 from core.history.views import ImageView, JobView
 from core.jobs.lifecycle import STATE_WORDS
 from core.spend.money import format_usd
-from providers import registry
+from providers import imagegate, registry
+from providers.errors import InvalidRequest
+from providers.redact import redact
 
 __all__ = ["REPORT_LONG_SIDE", "GridLayout", "ReportItem", "build_report"]
 
@@ -46,13 +49,19 @@ class GridLayout:
 
 
 def _esc(value: object) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    """Every text in the report: HTML-escaped, and with no key in it."""
+    return html.escape(redact("" if value is None else str(value)) or "", quote=True)
+
+
+# The report holds only its own inline pictures and styles: nothing in it may load anything from anywhere.
+_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 
 def _data_uri(path: Path | None) -> str | None:
     if path is None:
         return None
     try:
+        imagegate.check(path.read_bytes(), "The image")  # sized from its header before it is decoded
         with Image.open(path) as img:
             img.load()
             if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
@@ -64,7 +73,8 @@ def _data_uri(path: Path | None) -> str | None:
             flat.thumbnail((REPORT_LONG_SIDE, REPORT_LONG_SIDE), Image.Resampling.LANCZOS)
             out = io.BytesIO()
             flat.save(out, format="JPEG", quality=80, optimize=True, progressive=True)
-    except (FileNotFoundError, UnidentifiedImageError, OSError, ValueError):
+    except (FileNotFoundError, UnidentifiedImageError, OSError, ValueError, InvalidRequest,
+            Image.DecompressionBombError):
         return None
     return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
@@ -212,6 +222,8 @@ def build_report(
     )
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
+        "<meta name='referrer' content='no-referrer'>",
         "<meta name='viewport' content='width=device-width,initial-scale=1'>",
         f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>",
         f"<header><h1>{_esc(title)}</h1><div class='sub'>{_esc(subtitle)}{' · ' if subtitle else ''}"

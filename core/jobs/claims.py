@@ -33,10 +33,12 @@ from core.history.views import Billing, JobError
 from core.jobs.lifecycle import ACTIVE_STATES, FINISHED_STATES, Status
 from core.jobs.settlement import settle
 from core.spend import budget
+from providers.redact import redact
 
 __all__ = ["CancelOutcome", "JobClaims", "JobRow", "make_owner_id", "owner_is_dead", "process_start"]
 
-# Long texts are cut: a provider's error body can be a whole HTML page.
+# Long texts are cut: a provider's error body can be a whole HTML page. Every text stored here is
+# redacted first (``_text``): the store boundary is where a key must stop, whoever wrote the text.
 _TEXT_LIMIT = 4000
 
 
@@ -139,21 +141,26 @@ _NO_ERROR: dict[str, Any] = {
 }
 
 
+def _text(value: str | None) -> str | None:
+    """A text about to be stored: no key in it (``providers.redact``), cut to the column's limit."""
+    return None if value is None else (redact(value) or "")[:_TEXT_LIMIT]
+
+
 def _error_values(error: JobError | None) -> dict[str, Any]:
     if error is None:
         return dict(_NO_ERROR)
     values: dict[str, Any] = {
         "error_kind": error.kind[:32],
-        "error_message": error.message,
+        "error_message": _text(error.message),
         "error_stage": error.stage,
         "error_billed": error.billed,
         "error_retry_after": error.retry_after,
         "error_status_code": error.status_code,
-        "error_code": error.code[:200] if error.code is not None else None,
+        "error_code": _text(error.code[:200]) if error.code is not None else None,
         "error_sent": error.sent,
     }
     if error.detail is not None:  # else the latest passing trouble noted stays visible
-        values["error_detail"] = error.detail[:_TEXT_LIMIT]
+        values["error_detail"] = _text(error.detail)
     return values
 
 
@@ -362,12 +369,12 @@ class JobClaims:
     def note_error(self, job_id: str, owner: str, detail: str) -> None:
         """Keep the latest transient trouble (a failed poll) visible while the job goes on."""
         with db.write(self.engine) as conn:
-            self._update_owned(conn, job_id, owner, error_detail=detail[:_TEXT_LIMIT])
+            self._update_owned(conn, job_id, owner, error_detail=_text(detail))
 
     def clear_cancel(self, job_id: str, owner: str, detail: str) -> None:
         """A cancel the provider refused: the job goes on, and says why."""
         with db.write(self.engine) as conn:
-            self._update_owned(conn, job_id, owner, cancel_requested=False, error_detail=detail[:_TEXT_LIMIT])
+            self._update_owned(conn, job_id, owner, cancel_requested=False, error_detail=_text(detail))
 
     def cancel_requested(self, job_id: str) -> bool:
         with db.read(self.engine) as conn:

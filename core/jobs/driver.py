@@ -63,7 +63,9 @@ __all__ = [
     "Stopping",
     "drive",
     "finish_with",
+    "download_failed_message",
     "mark_unknown",
+    "unknown_message",
 ]
 
 DEFAULT_EXPECTED_SECONDS = 60.0  # a job with no learned or published time is polled as if it took a minute
@@ -132,6 +134,22 @@ def finish_with(
     )
 
 
+_NOT_RESENT = "It was not sent again automatically: check the provider's dashboard before trying again."
+
+
+def unknown_message(label: str, cause: ProviderError | None) -> str:
+    """Why a sent job's outcome is unknown, as it happened: a server error, no answer in time, a lost connection."""
+    status = cause.status_code if cause is not None else None
+    if status is not None and status >= 500:
+        return (f"{label} answered the request that makes this image with a server error (HTTP {status}). "
+                f"The image may have been made and charged all the same. {_NOT_RESENT}")
+    if isinstance(cause, ProviderTimeout):
+        return (f"{label} did not answer in time after this job was sent, so it may have been accepted and "
+                f"charged. {_NOT_RESENT}")
+    return (f"The app lost contact with {label} while sending this job, so it may have been accepted and "
+            f"charged. {_NOT_RESENT}")
+
+
 def mark_unknown(
     ctx: Context, job_id: str, label: str, *, cause: ProviderError | None = None, detail: str | None = None
 ) -> None:
@@ -143,11 +161,7 @@ def mark_unknown(
         Billing("estimated"),
         error=cause,
         kind="unknown",
-        message=(
-            f"The app lost contact with {label} while sending this job, so it may have been "
-            "accepted and charged. It was not sent again automatically: check the provider's "
-            "dashboard before trying again."
-        ),
+        message=unknown_message(label, cause),
         detail=detail,
     )
 
@@ -167,6 +181,20 @@ def drive(ctx: Context, job: JobRow, provider_for: Callable[[JobRow], Provider],
             return
         raise
     JobDriver(ctx, job, provider, caps, sleep).run()
+
+
+# Failures to take in a finished image that asking again cannot mend: the same link, the same answer.
+FINAL_DOWNLOAD_CODES = frozenset({"result_expired", "result_too_large", "url_refused", "download_refused"})
+
+
+def download_failed_message(err: ProviderError) -> str:
+    """What happened to a finished job's image, and a next step that can work."""
+    if err.code == "result_expired":
+        return (f"The image was made, but its link had expired before it could be downloaded: {err} "
+                "Asking again would fetch the same dead link.")
+    if err.code in FINAL_DOWNLOAD_CODES:
+        return f"The image was made but not taken in: {err} Run the job again for a new one."
+    return f"The image was made but could not be downloaded: {err}. Use “check again” to download it once more."
 
 
 class JobDriver:
@@ -388,7 +416,7 @@ class JobDriver:
         outputs = self._download(status)
         if isinstance(outputs, ProviderError):
             self.finish("failed", Billing("estimated", raw=status.billed), error=outputs,
-                        message=f"The image was made but could not be downloaded: {outputs}. Use “check again”.")
+                        message=download_failed_message(outputs))
             return
         infos = [(self.ctx.store.files.put(o.data, o.format), o.source_url) for o in outputs]
         reported = reported_cost(self.ctx.pricing, self.job.provider, self.request, status)

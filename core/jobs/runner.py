@@ -30,7 +30,7 @@ from core.jobs.claims import CancelOutcome, JobClaims, JobRow, make_owner_id
 from core.jobs.driver import Context, DriveSettings, LostClaim, Stopping
 from core.jobs.settlement import Pricing
 from core.jobs.submission import Quote, Submitted
-from providers import registry
+from providers import redact, registry
 from providers.base import Provider
 from providers.errors import ProviderError
 from providers.types import ImageRequest, ModelCaps
@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+# Every process that runs jobs logs through the one redaction rule: no key reaches a log line.
+redact.install_log_redaction()
 
 DEFAULT_MAX_IN_FLIGHT = 4
 _RETRY_AFTER_TROUBLE = 30.0  # seconds before a job that hit an unexpected error is tried again

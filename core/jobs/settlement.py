@@ -30,6 +30,7 @@ from providers.errors import (
     QuotaExceeded,
     RateLimited,
 )
+from providers.redact import redact_value
 from providers.types import ImageRequest, JobStatus, ModelCaps
 
 __all__ = [
@@ -157,6 +158,6 @@ def settle(conn: Connection, job_id: str, billing: Billing, estimate_nanos: int 
                   "billed_estimated": True}
     else:
         raise ValueError(f"unknown billing mode {billing.mode!r}")
-    if billing.raw is not None:
-        values["billed_raw"] = dict(billing.raw)
+    if billing.raw is not None:  # the provider's own report: kept, with any key in it taken out
+        values["billed_raw"] = redact_value(dict(billing.raw))
     return values
