@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import compare_builder, compare_past, compare_quote, compare_results, sidebar
+from ui import compare_builder, compare_past, compare_quote, compare_results, sidebar, text
 
 # Additive to app.py's call: a page opened on its own (a link before app.py ran) still gets
 # the wide layout its grids need.
@@ -44,7 +44,10 @@ else:
     with st.container(border=True):
         built = compare_builder.side_by_side() if mode == compare_builder.SIDE else compare_builder.grid()
     if built.plan is None:
-        st.info(built.problem, icon=":material/lightbulb:")
+        if built.refused:
+            st.error(text.md(built.problem), icon=":material/block:")
+        else:
+            st.info(text.md(built.problem), icon=":material/lightbulb:")
     else:
         quote = compare_quote.quote(built.plan)
         compare_quote.preview(built.plan, quote)
@@ -53,7 +56,7 @@ else:
             open_experiment(outcome.experiment_id)
             opened = outcome.experiment_id
             for error in outcome.errors:
-                st.toast(error, icon=":material/block:")
+                st.toast(text.md(error), icon=":material/block:")
     if opened:
         st.divider()
         compare_results.render(opened)

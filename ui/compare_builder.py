@@ -13,7 +13,9 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from core.compare import experiments as ex
+from core.images import prepare as imageprep
 from providers import registry
+from providers.errors import InvalidRequest
 from providers.registry import PROVIDERS
 from providers.types import ImageRequest, InputImage
 from ui import state
@@ -46,6 +48,7 @@ _ASPECT_TEXT = {"1:1": "1:1 square", "3:2": "3:2 landscape", "2:3": "2:3 portrai
 class Built:
     plan: ex.Plan | None
     problem: str | None = None
+    refused: bool = False  # the problem is an input that cannot be sent (shown as an error, not a tip)
 
 
 def _models() -> list[str]:
@@ -69,6 +72,23 @@ def _model_text(model: str) -> str:
 def _inputs() -> tuple[InputImage, ...]:
     files = st.session_state.get(UPLOADS) or []
     return tuple(InputImage(data=f.getvalue(), mime=f.type or "image/png", name=f.name) for f in files)
+
+
+def _input_problem(images: tuple[InputImage, ...]) -> str | None:
+    """Why an uploaded input cannot be sent (the image gate, not an image, a format no provider takes), or None.
+
+    Said before anything is priced or run: a comparison meant as an edit must not run as text-to-image.
+    """
+    for image in images:
+        assert image.data is not None
+        try:
+            info = imageprep.inspect(image.data, image.name)
+        except InvalidRequest as err:
+            return f"{err} Remove it from the input images to go on."
+        if info.format not in imageprep.SUPPORTED:
+            return (f"{image.name} is a {info.format.upper()} image; providers take PNG, JPEG or WEBP. "
+                    "Remove it from the input images to go on.")
+    return None
 
 
 def _prompt() -> str:
@@ -118,6 +138,9 @@ def side_by_side() -> Built:
     aspect = st.session_state.get(ASPECT) or ex.ASPECTS[0]
     model = _model(c4)
     images = _extras()
+    problem = _input_problem(images)
+    if problem:
+        return Built(None, problem, refused=True)
     if not prompt:
         return Built(None, "Write a prompt to see what it costs on each provider.")
     if not picked or not qualities:
@@ -190,6 +213,9 @@ def grid() -> Built:
                           persist_state="session")
         values[kind] = st.session_state[key]
     images = _extras()
+    problem = _input_problem(images)
+    if problem:
+        return Built(None, problem, refused=True)
     if "prompt" not in used and not prompt:
         return Built(None, "Write a prompt to see the grid and what it costs.")
     if not row_values or not col_values:

@@ -12,7 +12,7 @@ from core.compare import experiments
 from core.history import ops as history_ops
 from core.spend.money import format_usd
 from ui import history_common as hc
-from ui import services
+from ui import services, text
 
 PAGE = "compare_past_page"
 PER_PAGE = 9
@@ -64,7 +64,7 @@ def _status(exp: history_ops.ExperimentSummary) -> str:
 
 def _card(exp: history_ops.ExperimentSummary, data_dir: Path, on_open: Callable[[str], None]) -> None:
     _pictures(exp, data_dir)
-    st.markdown(f"**{hc.short(exp.name, 80)}**")
+    st.markdown(f"**{text.short_md(exp.name, 80)}**")  # a visitor's name (often the prompt): text only
     st.caption(_facts(exp))
     status = _status(exp)
     if status:

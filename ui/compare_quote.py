@@ -11,7 +11,7 @@ from core.compare import experiments as ex
 from core.spend.money import format_usd
 from providers import registry
 from ui import history_common as hc
-from ui import services
+from ui import services, text
 
 RUN = "compare_run"
 
@@ -66,8 +66,8 @@ def preview(plan: ex.Plan, pq: ex.PlanQuote) -> None:
         )
     for q in pq.cells:
         if q.problem:
-            st.warning(f"**{q.cell.label(rows, cols) or registry.label(q.cell.provider)}** can't run: {q.problem}",
-                       icon=":material/block:")
+            who = q.cell.label(rows, cols) or registry.label(q.cell.provider)
+            st.warning(f"**{text.md(who)}** can't run: {text.said(q.problem)}", icon=":material/block:")
 
 
 def _budget_line(pq: ex.PlanQuote) -> str:
@@ -87,7 +87,7 @@ def _budget_line(pq: ex.PlanQuote) -> str:
 def run_bar(plan: ex.Plan, pq: ex.PlanQuote) -> ex.RunOutcome | None:
     """Totals, the budget, and the Run button; submits when pressed and it fits."""
     if pq.refusal:
-        st.error(pq.refusal + " Remove some cells or raise the budget in Settings.", icon=":material/savings:")
+        st.error(text.md(pq.refusal + " Remove some cells or raise the budget in Settings."), icon=":material/savings:")
     live, sim = pq.totals.get("live"), pq.totals.get("emulator")
     n = len(pq.runnable)
     c1, c2, c3, c4 = st.columns([1, 1.2, 1.2, 2.2], vertical_alignment="bottom")

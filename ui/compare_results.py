@@ -23,7 +23,7 @@ from core.spend.money import format_usd
 from providers import registry
 from ui import format as fmt
 from ui import history_common as hc
-from ui import pages, services
+from ui import pages, services, text
 
 OPEN = "compare_open"  # the experiment shown under the builder
 REFRESH_SECONDS = 1.0
@@ -76,7 +76,7 @@ def _draw(grid: Grid) -> None:
     failed = len(jobs) - done - running + sum(1 for c in grid.cells.values() if c.error)
     r, c = len(grid.rows), len(grid.cols)
     shape = f"{c} side by side" if grid.kind != "grid" else f"{r}×{c} grid · {grid.rows.title} × {grid.cols.title}"
-    st.subheader(grid.name, anchor=False)
+    st.subheader(text.md(grid.name), anchor=False)
     status = [f"{done} done"] + ([f"{running} running"] if running else []) + ([f"{failed} failed"] if failed else [])
     st.caption(f"{shape} · made {hc.when(grid.created_at)} · " + ", ".join(status))
     live, sim, reported = _totals(grid)
@@ -173,11 +173,11 @@ def _grid(grid: Grid) -> None:
     if has_rows:
         head[0].caption(f"{grid.rows.title} ↓ · {grid.cols.title} →")
     for c in range(ncols):
-        head[c + int(has_rows)].markdown(f"**{grid.cols.label(c)}**")
+        head[c + int(has_rows)].markdown(f"**{text.md(grid.cols.label(c))}**")
     for r in range(len(grid.rows)):
         cols = st.columns(widths, gap="small")
         if has_rows:
-            cols[0].markdown(f"**{hc.short(grid.rows.label(r), 160)}**")
+            cols[0].markdown(f"**{text.short_md(grid.rows.label(r), 160)}**")
         for c in range(ncols):
             with cols[c + int(has_rows)]:
                 cell = grid.cell(r, c)
@@ -191,7 +191,7 @@ def _cell(grid: Grid, cell: GridCell, cheapest: str | None, fastest: str | None)
     key = f"compare_{grid.experiment_id[:8]}_{cell.row}_{cell.col}"
     if cell.error:
         with st.container(border=True):
-            st.warning(f"**Not run.** {cell.error}", icon=":material/block:")
+            st.warning(f"**Not run.** {text.said(cell.error)}", icon=":material/block:")
             st.caption(f"{registry.label(cell.provider)} · {registry.model_label(cell.model, cell.provider)}")
         return
     job = cell.job

@@ -29,7 +29,7 @@ from providers.errors import ProviderError
 from providers.types import MIME_BY_FORMAT
 from ui import format as fmt
 from ui import history_common as hc
-from ui import history_export, pages, services
+from ui import history_export, pages, services, text
 from ui import studio_state as ss
 
 _CONFIRM_DELETE = "history_detail_confirm_delete"
@@ -74,7 +74,7 @@ def render(job_id: str) -> None:
         )
         return
     run = history_ops.run_details(store, [job.run_id]).get(job.run_id) or {}
-    st.subheader(hc.short(job.prompt, 110), anchor=False)
+    st.subheader(text.short_md(job.prompt, 110), anchor=False)
     chips = st.container(horizontal=True, gap="small")
     with chips:
         st.badge(STATE_WORDS.get(job.status, job.status), icon=hc.STATUS_ICON.get(job.status),
@@ -265,7 +265,7 @@ def _code(job: JobView) -> None:
         try:
             snippets = studio_actions.code_snippets(job)
         except (ProviderError, ValueError, KeyError, TypeError, OSError) as err:
-            st.caption(f"The code could not be written: {err}")
+            st.caption(f"The code could not be written: {text.md(err)}")
             return
         for (label, code, lang), tab in zip(snippets, st.tabs([s[0] for s in snippets]), strict=True):
             with tab:
@@ -319,7 +319,7 @@ def _input_pictures(job: JobView) -> None:
     st.caption("Input images")
     cols = st.columns(min(6, len(pics)))
     for col, item in zip(cols, pics, strict=False):
-        col.image(str(item.path), caption="mask" if item.role == "mask" else item.name, width="stretch")
+        col.image(str(item.path), caption="mask" if item.role == "mask" else text.md(item.name), width="stretch")
 
 
 def _parameters(job: JobView, run: dict[str, Any]) -> None:
@@ -356,10 +356,11 @@ def _cost_and_time(job: JobView) -> None:
         rows.append(("Attempts", str(job.attempts)))
     st.dataframe(pd.DataFrame(rows, columns=["", "Value"]), hide_index=True, width="stretch")
     if job.error_message:
-        st.error(f"**{STATE_WORDS.get(job.status, job.status)}.** {job.error_message}", icon=":material/error:")
+        st.error(f"**{STATE_WORDS.get(job.status, job.status)}.** {text.said(job.error_message)}",
+                 icon=":material/error:")
         if job.error_detail:
             with st.expander("The provider's own words"):
-                st.code(job.error_detail, language=None, wrap_lines=True)
+                st.code(text.plain(job.error_detail), language=None, wrap_lines=True)
 
 
 def _money(usd: Decimal | None, amount: Decimal | None, unit: str | None) -> str:
@@ -391,7 +392,7 @@ def _chain(job: JobView) -> None:
                     st.image(str(path), width="stretch")
                 else:
                     st.image(hc.placeholder(item.status), width="stretch")
-                st.caption(hc.short(item.prompt, 50))
+                st.caption(text.short_md(item.prompt, 50))
                 if item.id == job.id:
                     st.markdown(":primary[**This one**]")
                 else:

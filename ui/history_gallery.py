@@ -19,7 +19,7 @@ from core.history.views import JobFilter, JobView
 from core.jobs.lifecycle import STATE_WORDS
 from providers import registry
 from ui import history_common as hc
-from ui import history_export, history_filters, pages, services
+from ui import history_export, history_filters, pages, services, text
 
 PAGE = "history_page"  # prefix of the pager's key (one pager per filter set)
 PAGE_SIZE = "history_page_size"
@@ -106,7 +106,7 @@ def _experiment_banner(flt: JobFilter) -> None:
     exp = history_ops.get_experiment(services.store(), flt.experiment_id)
     name = exp.name if exp else "an experiment that no longer exists"
     c1, c2 = st.columns([5, 1], vertical_alignment="center")
-    c1.info(f"Showing the results of **{name}**.", icon=":material/compare:")
+    c1.info(f"Showing the results of **{text.md(name)}**.", icon=":material/compare:")
     if c2.button("Show everything", key="history_exp_clear"):
         st.session_state.pop(history_filters.EXPERIMENT, None)
         st.rerun()
@@ -188,7 +188,7 @@ def _tile(job: JobView) -> None:
         marks.append(f":red[{STATE_WORDS.get(job.status, job.status)}]" if job.status != "canceled"
                      else STATE_WORDS["canceled"])
     st.markdown(f"**{registry.label(job.provider)}** · {job.quality} {' '.join(marks)}")
-    st.caption(hc.short(job.prompt, 70))
+    st.caption(text.short_md(job.prompt, 70))  # a visitor's prompt: shown as text, never as Markdown
     rating = hc.rating_of(job, image)
     bits = [hc.cost_text(job), hc.when(job.queued_at)]
     if rating:

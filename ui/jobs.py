@@ -35,7 +35,7 @@ from providers.errors import ProviderError
 from providers.registry import PROVIDERS
 from providers.types import MIME_BY_FORMAT
 from ui import format as fmt
-from ui import pages, services, studio_actions
+from ui import pages, services, studio_actions, text
 
 __all__ = ["REFRESH_SECONDS", "error_card", "job_card", "live_panel", "result_card"]
 
@@ -120,10 +120,11 @@ def _draw(jobs: Sequence[JobView], *, key: str, actions: bool, columns: int | No
 
 
 def _prompt_line(job: JobView) -> str:
+    """The prompt (or the template values) on one line, escaped for Markdown: it is a visitor's text."""
     if job.variables:
-        return " · ".join(f"{k}: {v}" for k, v in job.variables.items())
-    text = " ".join(job.prompt.split())
-    return text if len(text) <= 90 else text[:87] + "…"
+        return text.md(" · ".join(f"{k}: {v}" for k, v in job.variables.items()))
+    flat = " ".join(job.prompt.split())
+    return text.md(flat if len(flat) <= 90 else flat[:87] + "…")
 
 
 def job_card(job: JobView, *, key: str, actions: bool = True) -> None:
@@ -148,12 +149,12 @@ def _progress(job: JobView, *, key: str, actions: bool) -> None:
     else:
         ratio = 0.0
     if elapsed is None:
-        text = f"{STATE_WORDS['queued' if job.status == 'queued' else 'submitting']}…"
+        line = f"{STATE_WORDS['queued' if job.status == 'queued' else 'submitting']}…"
     elif expected:
-        text = f"{fmt.seconds(elapsed)} of about {fmt.seconds(expected)}"
+        line = f"{fmt.seconds(elapsed)} of about {fmt.seconds(expected)}"
     else:
-        text = f"{fmt.seconds(elapsed)} so far"
-    st.progress(ratio, text=text)
+        line = f"{fmt.seconds(elapsed)} so far"
+    st.progress(ratio, text=line)
     if not actions:
         return
     if job.cancel_requested:
@@ -184,20 +185,20 @@ def error_card(job: JobView, *, key: str, actions: bool = True, framed: bool = T
         # The job itself: explain reads its error's typed fields (stage, retry_after...), never its prose.
         why = explain.explain(job, had_input_images=had_inputs)
         show = {"error": st.error, "warning": st.warning, "info": st.info}[why.tone]
-        show(f"**{why.title}.** {why.body}", icon=_TONE_ICON[why.tone])
+        show(f"**{text.said(why.title)}.** {text.said(why.body)}", icon=_TONE_ICON[why.tone])
         st.caption(_prompt_line(job))
         if why.charge:
-            st.caption(f":material/payments: {why.charge}")
+            st.caption(f":material/payments: {text.md(why.charge)}")
         if why.hint:
-            st.markdown(why.hint)
+            st.markdown(text.said(why.hint))
         if why.settings_link:
             with contextlib.suppress(StreamlitAPIException):  # the page run alone has no navigation
                 st.page_link(pages.SETTINGS, label="Open Settings", icon=":material/settings:")
         words = explain.provider_words(why.detail)
         if words:
             with st.expander("The provider's own words"):
-                st.text(words)
-        if actions and job.status in ("failed", "unknown") and job.provider_job_id:
+                st.text(text.plain(words))
+        if actions and why.can_recheck and job.status in ("failed", "unknown") and job.provider_job_id:
             if st.button("Check again", key=f"{key}_recheck", help="Ask the provider about this job once more. "
                          "Nothing is sent again."):
                 services.runner().recheck(job.id)
@@ -322,7 +323,7 @@ def result_card(job: JobView, image: ImageView, *, key: str, actions: bool = Tru
                              help="Make this image again at high quality (same prompt, settings and inputs)."):
                     out = studio_actions.rerender_high(job)
                     if out.error:
-                        st.toast(out.error, icon=":material/block:")
+                        st.toast(text.md(out.error), icon=":material/block:")
                     else:
                         st.switch_page(pages.STUDIO)
             if st.button("Edit this", key=f"{key}_edit", icon=":material/edit:",
@@ -349,7 +350,7 @@ def _copy_as_code(job: JobView, *, key: str) -> None:
         try:
             snippets = _code(job.id)
         except (ProviderError, ValueError, KeyError, TypeError, OSError) as err:
-            st.caption(f"The code could not be written: {err}")
+            st.caption(f"The code could not be written: {text.md(err)}")
             return
         cls = PROVIDERS.get(job.provider)
         if cls is not None:

@@ -20,7 +20,7 @@ from providers import registry
 from providers.errors import ProviderError
 from providers.registry import PROVIDERS
 from providers.types import QUALITY_WORDS, ImageRequest, ModelCaps
-from ui import services
+from ui import services, text
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def render(
         est = costs.batch_estimate(services.catalogue(), provider, request, caps, prompts,
                                    input_sizes=input_sizes or None)
     except (ProviderError, ValueError, KeyError) as err:
-        st.warning(f"No price is known for this combination: {err}", icon=":material/money_off:")
+        st.warning(f"No price is known for this combination: {text.md(err)}", icon=":material/money_off:")
         return CostView(None, None, f"This request cannot be priced: {err}")
     # The runner's Quote, built here from the estimate and the ledger: runner.quote would construct a
     # provider client (and start the emulator) on every keystroke, and the figures are the same.
@@ -166,7 +166,7 @@ def details(provider: str, request: ImageRequest, batch: draft.Batch, view: Cost
     with st.expander("How it adds up"):
         st.dataframe(_lines_table(est), hide_index=True, width="stretch")
         for note in est.notes:
-            st.caption(f"• {note}")
+            st.caption(f"• {text.md(note)}")
     table = _compare_table(request, batch.prompts or (request.prompt,), provider)
     if table is not None:
         st.markdown("**The same batch elsewhere**")

@@ -23,7 +23,7 @@ from providers import registry, validation
 from providers.errors import InvalidRequest
 from providers.registry import PROVIDERS
 from providers.types import QUALITY_WORDS, ImageRequest, ModelCaps
-from ui import jobs, services, state, studio_actions, studio_cost, studio_inputs
+from ui import jobs, services, state, studio_actions, studio_cost, studio_inputs, text
 from ui import studio_state as ss
 
 _BUILDER = (
@@ -110,7 +110,7 @@ def _template_row(lib: templates.TemplateLibrary) -> None:
     )
     chosen = by_name.get(st.session_state.get(ss.TEMPLATE) or "")
     if lib.load_error:
-        st.caption(f":material/warning: {lib.load_error}")
+        st.caption(f":material/warning: {text.md(lib.load_error)}")
     with c2.popover("Save", icon=":material/bookmark_add:", help="Save this prompt as a template",
                     width="stretch"):
         st.text_input("Template name", key="studio_tpl_name", placeholder="Spring poster")
@@ -119,7 +119,7 @@ def _template_row(lib: templates.TemplateLibrary) -> None:
         st.button("Save as template", key="studio_tpl_save", type="primary", on_click=_save_template,
                   disabled=not st.session_state.get(ss.PROMPT, "").strip())
     if chosen is not None and chosen.description:
-        st.caption(chosen.description)
+        st.caption(text.md(chosen.description))
 
 
 # --------------------------------------------------------------------------- prompt
@@ -382,7 +382,7 @@ def _generate(
                         disabled=bool(reasons), shortcut="Ctrl+Shift+Enter",
                         help="Sends the batch; you can keep working while it runs.")
     for reason in reasons[:4]:
-        st.caption(f":material/block: {reason}")
+        st.caption(f":material/block: {text.md(reason)}")
     if clicked:
         out = studio_actions.submit(
             provider,
@@ -394,7 +394,7 @@ def _generate(
             keep_outside=inputs.keep_outside if request.mask is not None else None,
         )
         if out.error or out.submitted is None:
-            st.error(out.error or "Nothing was sent.", icon=":material/block:")
+            st.error(text.md(out.error or "Nothing was sent."), icon=":material/block:")
         else:
             sub = out.submitted
             st.toast(f"Sent {len(sub.job_ids)} job{'s' if len(sub.job_ids) != 1 else ''}: follow them below.",
@@ -525,8 +525,8 @@ def render() -> None:
     sel = state.selection()
     caps = PROVIDERS[sel.provider].MODELS[sel.model]
     route = services.route(sel.provider)
-    for kind, message in ss.take_flashes():
-        {"success": st.success, "error": st.error, "warning": st.warning}.get(kind, st.info)(message)
+    for kind, message in ss.take_flashes():  # they can name templates and files: shown as text
+        {"success": st.success, "error": st.error, "warning": st.warning}.get(kind, st.info)(text.md(message))
     _switch_banner(sel)
 
     left, right = st.columns([5, 4], gap="large")
@@ -551,7 +551,7 @@ def render() -> None:
             **params,
         )
         if batch.template:
-            batch_line.caption(f"Batch: {batch.describe(request.n)}" if batch.prompts else "Batch: —")
+            batch_line.caption(f"Batch: {text.md(batch.describe(request.n))}" if batch.prompts else "Batch: —")
         with st.container(border=True):
             st.subheader("Cost", anchor=False)
             cost = studio_cost.render(sel.provider, caps, request, batch, route.endpoint, input_sizes=inputs.sizes)

@@ -10,17 +10,18 @@ from typing import Any, cast
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from core.history.files import is_content_hash
 from core.history.views import JobFilter
 from core.images import prepare as imageprep
 from core.images import recipe
 from core.images.prepare import ImageInfo
 from core.prompts import draft
-from providers import registry
+from providers import imagegate, registry, urlpolicy
 from providers.errors import InvalidRequest
 from providers.registry import PROVIDERS
 from providers.types import InputImage, ModelCaps
 from ui import format as fmt
-from ui import services, studio_actions
+from ui import services, studio_actions, text
 from ui import studio_state as ss
 
 _FORMATS = "PNG, JPEG or WEBP"
@@ -71,6 +72,8 @@ def _check_upload(name: str, data: bytes, caps: ModelCaps) -> str | None:
     """Why an uploaded file can't be used at all (not an image, damaged, wrong format), naming the limits."""
     try:
         info = imageprep.inspect(data, name)
+    except imagegate.ImageTooLarge as err:
+        return f"{err} {limits_text(caps)}"
     except InvalidRequest as err:
         # imageprep says why in parentheses ("it looks like text"); the library's name means nothing to people.
         why = _WHY.search(str(err))
@@ -98,7 +101,7 @@ def _recipe_inputs(data: bytes) -> list[dict[str, Any]]:
     meta = recipe.extract(data) or {}
     params = meta.get("params") if isinstance(meta, dict) else None
     images = params.get("images") if isinstance(params, dict) else None
-    return [i for i in images if isinstance(i, dict)] if isinstance(images, list) else []
+    return [i for i in images if isinstance(i, dict)][:16] if isinstance(images, list) else []
 
 
 def _restore(offer: dict[str, Any]) -> None:
@@ -113,15 +116,17 @@ def _restore(offer: dict[str, Any]) -> None:
     missing = 0
     for n, ref in enumerate(offer.get("inputs") or [], 1):
         sha = ref.get("sha256")
+        # The recipe came inside a file someone uploaded: only a content hash names a stored image.
         try:
-            data = files.read(sha) if sha else None
+            data = files.read(sha) if is_content_hash(sha) else None
         except (OSError, KeyError, ValueError):
             data = None
         if data is None:
             missing += 1
             continue
-        ss.keep(ss.TrayItem(id=f"recipe:{sha}", name=ref.get("name") or f"input-{n}.png", data=data,
-                            source="history"))
+        name = ref.get("name")
+        ss.keep(ss.TrayItem(id=f"recipe:{sha}", name=name if isinstance(name, str) and name else f"input-{n}.png",
+                            data=data, source="history"))
     state.pop(ss.RECIPE_OFFER, None)
     note = f" {missing} of its input images are not in this app's history; add them again." if missing else ""
     ss.flash("success", f"Form restored from {offer['name']}.{note}")
@@ -136,8 +141,8 @@ def _recipe_banner() -> None:
     if not offer:
         return
     with st.container(border=True):
-        st.markdown(f":material/receipt_long: **{offer['name']}** was made with Image Studio: "
-                    f"{offer['restored'].summary}.")
+        st.markdown(f":material/receipt_long: **{text.md(offer['name'])}** was made with Image Studio: "
+                    f"{text.md(offer['restored'].summary)}.")
         row = st.container(horizontal=True)
         row.button("Restore the form", key="studio_recipe_restore", type="primary", on_click=_restore,
                    args=(offer,), help="Provider, model, prompt and every setting, as they were.")
@@ -154,14 +159,14 @@ def _tray_cell(item: ss.TrayItem, provider: str, model: str, out: Inputs) -> tup
     if thumb is not None:
         st.image(thumb, width="stretch")
     if info is not None:
-        st.caption(f"**{item.name}**  \n{info.width}×{info.height} · {info.format.upper()} · "
+        st.caption(f"**{text.md(item.name)}**  \n{info.width}×{info.height} · {info.format.upper()} · "
                    f"{fmt.nbytes(len(item.data))}")
     else:
-        st.caption(f"**{item.name}** · {fmt.nbytes(len(item.data))}")
+        st.caption(f"**{text.md(item.name)}** · {fmt.nbytes(len(item.data))}")
     for note in notices:
-        st.caption(f":material/info: {note}")
+        st.caption(f":material/info: {text.md(note)}")
     if error:
-        st.error(error, icon=":material/block:")
+        st.error(text.md(error), icon=":material/block:")
         out.problems.append(error)
     if item.source != "upload":
         st.button("Remove", key=f"studio_drop_{item.id}", type="tertiary", icon=":material/close:",
@@ -209,7 +214,7 @@ def _history_picker() -> None:
                     st.image(str(image.thumb_path or image.path), width="stretch")
                     st.button("Use", key=f"studio_hist_{job.id}_{image.idx}", type="tertiary",
                               icon=":material/add_photo_alternate:", on_click=studio_actions.use_from_history,
-                              args=(job, image), help=" ".join(job.prompt.split())[:200])
+                              args=(job, image), help=text.short_md(job.prompt, 200))
 
 
 def _urls(caps: ModelCaps, endpoint: str, out: Inputs) -> None:
@@ -218,7 +223,7 @@ def _urls(caps: ModelCaps, endpoint: str, out: Inputs) -> None:
         hint = "On the emulator, uploaded files are hosted locally, so uploads work too."
     else:
         hint = f"{who} fetches input images from public links: uploaded files cannot be sent to it."
-    text = st.text_area(
+    typed = st.text_area(
         "Image URLs (one per line)",
         key=ss.URLS,
         height=68,
@@ -227,8 +232,26 @@ def _urls(caps: ModelCaps, endpoint: str, out: Inputs) -> None:
         persist_state="session",
     )
     st.caption(hint)
-    urls = draft.split_values(text)
-    out.images = out.images + tuple(InputImage(url=u, name=u.rsplit("/", 1)[-1] or "image") for u in urls)
+    usable = []
+    for url in draft.split_values(typed):
+        why = _url_problem(url)
+        if why is None:
+            usable.append(url)
+            continue
+        problem = f"{url}: {why}. Give a public https link to the image, or upload the file instead."
+        st.error(text.md(problem), icon=":material/block:")
+        out.problems.append(problem)
+    out.images = out.images + tuple(InputImage(url=u, name=u.rsplit("/", 1)[-1] or "image") for u in usable)
+
+
+@st.cache_data(ttl=300, max_entries=256, show_spinner=False)
+def _url_problem(url: str) -> str | None:
+    """Why an image link cannot be used (the URL policy, its host resolved), or None; before any call."""
+    try:
+        urlpolicy.check(url)
+    except urlpolicy.UrlRefused as refused:
+        return refused.reason
+    return None
 
 
 # --------------------------------------------------------------------------- mask
@@ -310,10 +333,10 @@ def _mask(first: ss.TrayItem, info: ImageInfo | None, caps: ModelCaps, out: Inpu
         try:
             out.mask = imageprep.prepare_mask(mask_bytes, info, caps, notices=notices)
         except InvalidRequest as err:
-            st.error(str(err), icon=":material/block:")
+            st.error(text.md(err), icon=":material/block:")
             out.problems.append(str(err))
         for note in notices:
-            st.caption(f":material/info: {note}")
+            st.caption(f":material/info: {text.md(note)}")
     st.session_state.setdefault(ss.KEEP_OUTSIDE, True)
     out.keep_outside = st.checkbox(
         "Keep everything outside the mask",
@@ -336,8 +359,12 @@ def _keep_forgotten_uploads(key: str) -> None:
         st.session_state[ss.UPLOAD_SNAPSHOT] = []
 
 
-def _uploads(caps: ModelCaps) -> list[ss.TrayItem]:
-    """The uploader and what it holds that can be used; a file with a recipe offers to restore the form."""
+def _uploads(caps: ModelCaps, out: Inputs) -> list[ss.TrayItem]:
+    """The uploader and what it holds that can be used; a file with a recipe offers to restore the form.
+
+    A file that cannot be used is a problem that blocks Generate until it is taken out:
+    the person meant to send it, and a text-to-image run without it would be paid for.
+    """
     key = studio_actions.upload_key()
     _keep_forgotten_uploads(key)
     files = st.file_uploader(
@@ -353,7 +380,9 @@ def _uploads(caps: ModelCaps) -> list[ss.TrayItem]:
         data = f.getvalue()
         problem = _check_upload(f.name, data, caps)
         if problem:
-            st.error(problem, icon=":material/block:")
+            problem += " Remove it from the uploads to go on."
+            st.error(text.md(problem), icon=":material/block:")
+            out.problems.append(problem)
             continue
         item = ss.TrayItem(f.file_id, f.name, data, "upload")
         uploads.append(item)
@@ -383,7 +412,7 @@ def render(caps: ModelCaps, provider: str, model: str, endpoint: str) -> Inputs:
         f"Optional: leave empty to generate from the prompt alone. {limits_text(caps)}"
         + (" It fetches them from public links." if url_only else "")
     )
-    uploads = _uploads(caps)
+    uploads = _uploads(caps, out)
     _recipe_banner()
 
     items = ss.kept() + uploads
