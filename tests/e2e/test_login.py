@@ -74,7 +74,9 @@ def test_a_deep_link_before_login_shows_only_the_sign_in_screen_and_an_owner_rea
     expect_only_the_sign_in_screen(page)
 
 
-def test_someone_in_no_role_sees_only_ask_an_owner_and_can_log_out(signed_in_app, page: Page, artifacts_dir) -> None:
+def test_someone_in_no_role_sees_only_ask_an_owner_until_an_owner_lets_them_in(
+    signed_in_app, page: Page, browser, artifacts_dir
+) -> None:
     app = signed_in_app(owners=OWNER)
     page.goto(app.url + "/studio")
     sign_in(page, app.url, "stranger@elsewhere.example.org")
@@ -86,6 +88,22 @@ def test_someone_in_no_role_sees_only_ask_an_owner_and_can_log_out(signed_in_app
     body = page.inner_text("body")
     assert not any(word in body for word in ("Generate", "API keys", "Budget", "Sign-in and roles"))
     page.screenshot(path=str(artifacts_dir / "login_no_access.png"))
+
+    # An owner, in another browser, makes them a maker in Settings: kept in the database, seen at their next run.
+    owner = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    owner.goto(app.url + "/settings")
+    sign_in(owner, app.url, "owner@example.com")
+    owner.goto(app.url + "/settings")
+    owner.get_by_label("Email or @domain").fill("Stranger@Elsewhere.example.org")
+    owner.get_by_role("combobox", name="Role").click()
+    owner.get_by_role("option", name="maker", exact=True).click()
+    owner.get_by_role("button", name="Save role").click()
+    expect(owner.get_by_text("is now at least a maker")).to_be_visible(timeout=WAIT)
+    owner.context.close()
+
+    page.goto(app.url)
+    expect(page.get_by_role("heading", name="Studio")).to_be_visible(timeout=WAIT)
+    expect(page.get_by_text("Signed in as stranger@elsewhere.example.org")).to_be_visible()
     log_out(page)
     expect_only_the_sign_in_screen(page)
 
