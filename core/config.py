@@ -19,6 +19,7 @@ __all__ = [
     "budget_from_env",
     "data_dir",
     "database_url",
+    "emulator_jitter",
     "emulator_latency",
     "get_secret",
     "key_source",
@@ -77,6 +78,15 @@ def emulator_latency(default: float = 3.0) -> float:
     raw = os.environ.get("IMAGE_STUDIO_EMULATOR_LATENCY", "")
     try:
         return max(0.0, float(raw)) if raw.strip() else default
+    except ValueError:
+        return default
+
+
+def emulator_jitter(default: float = 0.0) -> float:
+    """``IMAGE_STUDIO_EMULATOR_JITTER``: the emulator's job times spread by this fraction either way (0 to 0.95)."""
+    raw = os.environ.get("IMAGE_STUDIO_EMULATOR_JITTER", "")
+    try:
+        return min(0.95, max(0.0, float(raw))) if raw.strip() else default
     except ValueError:
         return default
 

@@ -156,15 +156,15 @@ def _start_emulator(port: int) -> EmulatorHandle:
 
     if not _port_free(port) and _answers_as_emulator(port):
         return EmulatorHandle(f"http://127.0.0.1:{port}")
-    latency = config.emulator_latency()
-    emu = Emulator(port=port if _port_free(port) else 0, data_dir=config.data_dir(), latency=latency)
+    latency, jitter = config.emulator_latency(), config.emulator_jitter()
+    emu = Emulator(port=port if _port_free(port) else 0, data_dir=config.data_dir(), latency=latency, jitter=jitter)
     try:
         emu.start()
     except OSError:
         # Lost a race for the port: another process's emulator may have just taken it.
         if _answers_as_emulator(port):
             return EmulatorHandle(f"http://127.0.0.1:{port}")
-        emu = Emulator(port=0, data_dir=config.data_dir(), latency=latency).start()
+        emu = Emulator(port=0, data_dir=config.data_dir(), latency=latency, jitter=jitter).start()
     return EmulatorHandle(emu.base_url, emu)
 
 

@@ -46,7 +46,11 @@ class Emulator:
         latency: float = 3.0,
         apiframe_result_shape: str = "images",
         prerender: bool = False,
+        jitter: float = 0.0,
     ) -> None:
+        """``jitter``: each job's time is ``latency`` times a factor in [1 - jitter, 1 + jitter], fixed by its id."""
+        if not 0.0 <= jitter < 1.0:
+            raise ValueError("jitter must be at least 0 and below 1")
         if apiframe_result_shape not in ("images", "string"):
             raise ValueError("apiframe_result_shape must be 'images' or 'string'")
         self.host = host
@@ -55,7 +59,7 @@ class Emulator:
             # No directory given: jobs still persist, but only for this process's temp dir.
             data_dir = Path(tempfile.mkdtemp(prefix="image-studio-emulator-"))
         self.data_dir = Path(data_dir)
-        self.store = Store(self.data_dir, latency, apiframe_result_shape)
+        self.store = Store(self.data_dir, latency, apiframe_result_shape, jitter=jitter)
         self.store.prerender = prerender
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -150,6 +154,10 @@ class Emulator:
     @property
     def latency(self) -> float:
         return self.store.latency
+
+    @property
+    def jitter(self) -> float:
+        return self.store.jitter
 
     def upload(self, data: bytes, mime: str) -> str:
         """Host image bytes on loopback; returns the URL to give URL-only providers."""

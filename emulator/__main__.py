@@ -14,6 +14,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--latency", type=float, default=3.0, help="job time in seconds (default 3)")
+    parser.add_argument("--jitter", type=float, default=0.0,
+                        help="spread job times by up to this fraction either way, fixed per job id (e.g. 0.2)")
     parser.add_argument("--data-dir", type=Path, default=Path("data"), help="jobs and files go under DIR/emulator")
     parser.add_argument("--apiframe-result-shape", choices=("images", "string"), default="images")
     parser.add_argument("--prerender", action="store_true",
@@ -26,8 +28,10 @@ def main(argv: list[str] | None = None) -> None:
         latency=args.latency,
         apiframe_result_shape=args.apiframe_result_shape,
         prerender=args.prerender,
+        jitter=args.jitter,
     ).start()
-    print(f"Image Studio emulator on {emu.base_url} (latency {emu.latency:g} s, data in {emu.store.root})")
+    spread = f" ±{emu.jitter:.0%}" if emu.jitter else ""
+    print(f"Image Studio emulator on {emu.base_url} (latency {emu.latency:g} s{spread}, data in {emu.store.root})")
     for provider in PROVIDERS:
         print(f"  {provider:<10} {emu.url(provider)}")
     print(f"  admin      {emu.base_url}/_admin/health   (Ctrl-C to stop)", flush=True)

@@ -5,6 +5,10 @@ of its job time, then running with progress rising linearly, then finished.
 Because only ``created_at`` and the job time are needed, a job survives a
 restart of the emulator and completes on time in the new process.
 
+``jitter`` (0 by default) spreads job times as a real provider's vary: a new
+job takes the latency times a factor in [1 - jitter, 1 + jitter], drawn from a
+hash of its id (:func:`jitter_factor`), so the same id always gets the same length.
+
 All methods take ``lock``: the server thread and the Python API share a store.
 """
 
@@ -29,6 +33,7 @@ __all__ = [
     "PROVIDERS",
     "Job",
     "Store",
+    "jitter_factor",
 ]
 
 PROVIDERS = ("openai", "coretoday", "apiframe", "evolink")
@@ -112,6 +117,14 @@ class Job:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+def jitter_factor(job_id: str, jitter: float) -> float:
+    """A job's length multiplier, uniform in [1 - jitter, 1 + jitter] over ids; the same for the same id."""
+    if jitter <= 0:
+        return 1.0
+    unit = int.from_bytes(hashlib.sha256(job_id.encode()).digest()[:8], "big") / 2**64  # [0, 1)
+    return 1.0 + jitter * (2.0 * unit - 1.0)
+
+
 def _progress(elapsed: float, t: float) -> int:
     queue = t * QUEUE_FRACTION
     if t <= 0 or elapsed >= t:
@@ -124,7 +137,9 @@ def _progress(elapsed: float, t: float) -> int:
 class Store:
     """Jobs, faults, the request log and files under ``<data_dir>/emulator/``."""
 
-    def __init__(self, data_dir: Path, latency: float, apiframe_result_shape: str = "images") -> None:
+    def __init__(
+        self, data_dir: Path, latency: float, apiframe_result_shape: str = "images", jitter: float = 0.0
+    ) -> None:
         self.root = Path(data_dir) / "emulator"
         self.jobs_dir = self.root / "jobs"
         self.files_dir = self.root / "files"
@@ -133,6 +148,7 @@ class Store:
             d.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
         self.latency = float(latency)
+        self.jitter = float(jitter)  # a new job's time is latency x jitter_factor(id, jitter)
         self.apiframe_result_shape = apiframe_result_shape
         self.prerender = False  # render results at creation rather than on first download (benchmarks)
         self.base_url = ""  # set once the socket is bound
@@ -156,7 +172,10 @@ class Store:
             self.jobs[job.id] = job
 
     def add(self, job: Job) -> None:
+        """Keep a new job (its time spread by ``jitter``, once, before anyone reads it)."""
         with self.lock:
+            if job.id not in self.jobs:
+                job.job_time *= jitter_factor(job.id, self.jitter)
             self.jobs[job.id] = job
             self.save(job)
 
@@ -291,6 +310,7 @@ class Store:
                 "jobs": jobs,
                 "faults": [dict(f) for f in self.faults],
                 "latency": self.latency,
+                "jitter": self.jitter,
             }
 
     def reset(self) -> None:
