@@ -123,24 +123,25 @@ def address_problem(ip: Address, shown: str | None = None) -> str | None:
     if inner is not None:
         return address_problem(inner, shown or str(ip))
     name = shown or str(ip)
+    never = "a provider can never fetch it"
     if ip in _METADATA_IPS:
         return f"{name} is a cloud metadata service (it hands out this server's credentials): never fetched"
     if ip.is_loopback:
-        return f"{name} is this machine: a provider can never fetch it"
+        return f"{name} is this machine: {never}"
     if ip.is_unspecified:
-        return f"{name} means \"this machine\" to most systems: a provider can never fetch it"
+        return f"{name} means \"this machine\" to most systems: {never}"
     if ip.is_link_local:
-        return f"{name} is a link-local address (only this machine's own network segment reaches it)"
+        return f"{name} is a link-local address, reachable only from this machine's own network segment: {never}"
     if ip in _SHARED:
-        return f"{name} is a shared (carrier-grade NAT) address inside a provider's network, not on the internet"
+        return f"{name} is a shared (carrier-grade NAT) address inside a network, not on the internet: {never}"
     if ip.is_multicast:
-        return f"{name} is a multicast address, not a server"
+        return f"{name} is a multicast address, not a server: {never}"
     if ip.is_private:
         kind = "unique-local" if isinstance(ip, ipaddress.IPv6Address) and ip in ipaddress.ip_network(
             "fc00::/7") else "private-network"
-        return f"{name} is a {kind} address: only machines on that network reach it, a provider never can"
+        return f"{name} is a {kind} address, reachable only inside that network: {never}"
     if ip.is_reserved or not ip.is_global:
-        return f"{name} is a reserved address, not one on the internet"
+        return f"{name} is a reserved address, not one on the internet: {never}"
     return None
 
 
