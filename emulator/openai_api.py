@@ -379,12 +379,14 @@ class OpenAIAPI(ProviderAPI):
                 "image", f"Too many images: at most {MAX_INPUT_IMAGES} input images are allowed.", "too_many_images"
             )
         datas, sizes = await self._edit_images(files)
-        if mask is not None:
-            await self._check_mask(await mask.read(), sizes[0])
+        mask_data = await mask.read() if mask is not None else None
+        if mask_data is not None:
+            await self._check_mask(mask_data, sizes[0])
         if params["size"] == "auto":
             w, h = sizes[0]
             params["size"] = "1536x1024" if w > 1.2 * h else "1024x1536" if h > 1.2 * w else "1024x1024"
         params["input_sizes"] = sizes
+        params["mask"] = mask_data  # rendered with the edit: the input is kept where the mask is opaque
         echo = {k: v for k, v in fields.items() if k != "prompt"} | {
             "prompt": params["prompt"],
             "images": len(datas),
@@ -494,7 +496,7 @@ class OpenAIAPI(ProviderAPI):
             return self._moderation(job, fault, "input")
         outputs: list[bytes] = []
         if kind not in ("job_failed", "moderation"):
-            outputs = await run_in_threadpool(self._render_all, job, inputs)
+            outputs = await run_in_threadpool(self._render_all, job, inputs, params.get("mask"))
         await asyncio.sleep(max(0.0, job.job_time - (time.monotonic() - started)))
         if kind == "job_failed":
             self.store.finish_sync(job, "failed", {"code": "server_error", "message": SERVER_ERROR})
@@ -506,7 +508,7 @@ class OpenAIAPI(ProviderAPI):
             return drop_response(fault)
         return JSONResponse(self._images_response(job, params, outputs))
 
-    def _render_all(self, job: Any, inputs: list[bytes]) -> list[bytes]:
+    def _render_all(self, job: Any, inputs: list[bytes], mask: bytes | None = None) -> list[bytes]:
         p = job.params
         return [
             images.render(
@@ -521,6 +523,7 @@ class OpenAIAPI(ProviderAPI):
                 compression=p["compression"],
                 transparent=p["transparent"],
                 inputs=inputs,
+                mask=mask,
             )
             for i in range(p["n"])
         ]
