@@ -1,14 +1,23 @@
-"""What the benchmarks share: a lab (emulator + store + runner in a temp dir) and the result table.
+"""What the benchmarks share: a lab (emulator + store + runner in a temp dir) and the result tables.
 
-Every benchmark prints one table: the figure, its target, the ratio figure/target
-(at most 1 passes) and PASS/FAIL, and exits 1 when a check fails. Comparisons
-(the fixed 2-second loop, sequential calls) are printed beside the figures as
-ratios measured in the same run: these machines are noisy, so a figure from
-another run would not be comparable.
+The first five benchmarks print one table each: the figure, its target, the
+ratio figure/target (at most 1 passes) and PASS/FAIL, and exit 1 when a check
+fails. Comparisons (the fixed 2-second loop, sequential calls) are printed
+beside the figures as ratios measured in the same run: these machines are
+noisy, so a figure from another run would not be comparable.
+
+The benchmarks of what a person waits for (issue 17: done_to_screen,
+interactive, sessions, history_scale) print :class:`Versus` rows instead: the
+app's figure beside its baseline from the same run, their ratio, the goal and
+whether it is met, with the machine's load while they ran (:class:`LoadMeter`).
+With ``BENCH_RESULTS=<file>`` in the environment each row is also appended to
+that file as one JSON line (``python -m bench.run_all`` collects them).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
 import socket
@@ -78,6 +87,12 @@ def report(title: str, checks: Sequence[Check], notes: Iterable[str] = ()) -> in
     failed = [c.name for c in checks if not c.ok]
     print(f"-> {'PASS' if not failed else 'FAIL: ' + ', '.join(failed)}")
     sys.stdout.flush()
+    out = os.environ.get("BENCH_RESULTS")
+    if out:
+        with open(out, "a") as fh:
+            for c in checks:
+                fh.write(json.dumps({"kind": "check", "title": title, "name": c.name, "figure": c.figure,
+                                     "target": c.target, "unit": c.unit, "ok": c.ok, "note": c.note}) + "\n")
     return 0 if not failed else 1
 
 
@@ -85,10 +100,125 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def p95(values: Sequence[float]) -> float:
+    """The 95th percentile (linear between the nearest ranks; the largest value below 20 samples is near it)."""
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return float(values[0])
+    return statistics.quantiles(values, n=20, method="inclusive")[18]
+
+
+# --------------------------------------------------------------------------- load
+
+
+def nproc() -> int:
+    """CPUs this process may run on (what ``nproc`` prints)."""
+    return len(os.sched_getaffinity(0))
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+@dataclass(frozen=True)
+class Load:
+    """The machine's load around one measurement: it is shared, so every figure says what it ran beside."""
+
+    nproc: int
+    before: tuple[float, float, float]  # os.getloadavg() when it began
+    after: tuple[float, float, float]  # and when it ended
+    busy: float  # fraction of all CPUs' time spent busy in between (/proc/stat), any process
+    seconds: float
+
+    def text(self) -> str:
+        return (f"{self.nproc} CPUs; load average (1 min) {self.before[0]:.2f} before, {self.after[0]:.2f} after; "
+                f"CPUs {self.busy:.0%} busy over the {self.seconds:.0f} s it ran")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"nproc": self.nproc, "loadavg_before": list(self.before), "loadavg_after": list(self.after),
+                "busy": self.busy, "seconds": self.seconds}
+
+
+class LoadMeter:
+    """``with LoadMeter() as meter: ...`` then ``meter.load``: the load before, after and in between."""
+
+    def __enter__(self) -> LoadMeter:
+        self._began = time.monotonic()
+        self._before = os.getloadavg()
+        self._ticks = _cpu_ticks()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        busy, total = _cpu_ticks()
+        d_total = max(1, total - self._ticks[1])
+        self.load = Load(nproc(), self._before, os.getloadavg(), (busy - self._ticks[0]) / d_total,
+                         time.monotonic() - self._began)
+
+
+# --------------------------------------------------------------------------- what a person waits for
+
+
+@dataclass(frozen=True)
+class Versus:
+    """What a person waits for in the app beside the same thing on its baseline, measured in the same run.
+
+    ``ratio`` is app / baseline (above 1: the app is slower). ``goal`` says issue 17's goal in words;
+    ``met`` is whether this run meets it (None: a row printed for context, with no goal of its own).
+    """
+
+    name: str
+    app: float
+    baseline: float | None
+    unit: str
+    goal: str = ""
+    met: bool | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.baseline is None or not self.baseline or math.isnan(self.baseline):
+            return None
+        return self.app / self.baseline
+
+
+def versus_report(bench: str, title: str, rows: Sequence[Versus], load: Load, notes: Iterable[str] = ()) -> int:
+    """Print the rows (app, baseline, ratio, goal, met) and the load; 0 when every goal is met, else 1.
+
+    With ``BENCH_RESULTS`` set, each row is appended there as one JSON line for ``bench.run_all``.
+    """
+    name_w = max([len("measurement"), *(len(r.name) for r in rows)])
+    print(f"\n== {title} ==")
+    print(f"{'measurement':<{name_w}}  {'app':>10}  {'baseline':>10}  {'ratio':>7}  goal")
+    for r in rows:
+        base = fmt(r.baseline, r.unit) if r.baseline is not None else "-"
+        ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"
+        verdict = "" if r.met is None else ("met" if r.met else "NOT MET")
+        goal = f"{verdict}: {r.goal}" if r.goal else verdict
+        print(f"{r.name:<{name_w}}  {fmt(r.app, r.unit):>10}  {base:>10}  {ratio:>7}  {goal}"
+              + (f"  ({r.note})" if r.note else ""))
+    print(f"  machine: {load.text()}")
+    for note in notes:
+        print(f"  {note}")
+    sys.stdout.flush()
+    out = os.environ.get("BENCH_RESULTS")
+    if out:
+        with open(out, "a") as fh:
+            for r in rows:
+                fh.write(json.dumps({"kind": "versus", "bench": bench, "name": r.name, "app": r.app,
+                                     "baseline": r.baseline, "unit": r.unit, "ratio": r.ratio, "goal": r.goal,
+                                     "met": r.met, "note": r.note, "load": load.as_dict()}) + "\n")
+    return 0 if all(r.met is not False for r in rows) else 1
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def wait_until(done: Callable[[], bool], timeout: float, step: float = 0.05, what: str = "condition") -> None:
@@ -139,12 +269,13 @@ class RemoteEmulator:
     def upload(self, data: bytes, mime: str) -> str:
         answer = self.http.post("/_admin/uploads", content=data, headers={"Content-Type": mime})
         answer.raise_for_status()
-        return answer.json()["url"]
+        return str(answer.json()["url"])
 
     def stats(self) -> dict[str, Any]:
         answer = self.http.get("/_admin/stats")
         answer.raise_for_status()
-        return answer.json()
+        stats: dict[str, Any] = answer.json()
+        return stats
 
     def requests(self) -> int:
         """Requests the emulator has logged (provider calls and file downloads; admin calls are not counted)."""
