@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.images import prepare as imageprep
 from core.images import recipe
-from providers.errors import InvalidRequest, JobFailed
+from providers.errors import InvalidRequest
 from providers.registry import PROVIDERS, provider_class
 from providers.types import ImageRequest, InputImage
 from tests.ports import free_port
