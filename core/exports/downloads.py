@@ -182,7 +182,11 @@ def csv_cell(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     text = redact(value) or ""
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    if text.startswith(_FORMULA_START):
+        text = "'" + text
+    # A bare carriage return is written unquoted by the csv module: a spreadsheet starts a new row there,
+    # whose first cell could be a formula. Line breaks become "\n", which is always quoted.
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def csv_text(rows: Iterable[Mapping[str, Any]], fields: Sequence[str]) -> str:

@@ -167,3 +167,26 @@ def echo_key(seen: Seen) -> Answer:
                               f"'Authorization: {key}'", "type": "invalid_request_error", "code": "invalid_api_key"}},
         status=401,
     )
+
+
+def hostile_job(store: Any, prompt: str, *, provider: str = "openai", status: str = "succeeded",
+                error: Any = None, experiment_id: str | None = None, label: str | None = None) -> str:
+    """One finished job with ``prompt`` (and an image, when it succeeded), through the store's own API."""
+    from decimal import Decimal
+
+    from core.history.views import Billing, Money, NewJob
+    from core.jobs.claims import JobClaims
+    from providers.registry import PROVIDERS
+    from providers.types import ImageRequest
+
+    model = PROVIDERS[provider].default_model
+    request = ImageRequest(prompt=prompt, model=model, size="1:1", quality="low")
+    _, (job_id,) = store.create_run(
+        provider=provider, endpoint="live", request=request, experiment_id=experiment_id, label=label,
+        jobs=[NewJob(prompt=prompt, n=1, quality="low", size="1:1",
+                     estimate=Money(usd=Decimal("0.011"), amount=Decimal("0.011"), unit="USD"))],
+    )
+    images = [(store.files.put(png(96, 96, (len(prompt) % 255, 90, 40)), "png"), None)] if status == "succeeded" else []
+    JobClaims(store.engine).finish(job_id, None, status=status, billing=Billing("estimated"), images=images,
+                                   error=error)
+    return job_id
