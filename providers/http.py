@@ -234,7 +234,16 @@ class HttpProvider(Provider):
         return out
 
     def _take(self, data: bytes) -> None:
-        """A finished image through the image gate, sized from its header before anything decodes it."""
+        """A finished image through the image gate, sized from its header before anything decodes it;
+        bytes that are no image at all are not kept as one."""
+        if validation.sniff_format(data) is None:
+            raise JobFailed(
+                f"{self.label} finished the job, but what it sent back is not an image "
+                f"({len(data):,} bytes of something else); nothing was kept.",
+                code="not_an_image",
+                provider=self.name,
+                sent=True,
+            )
         try:
             imagegate.check(data, f"The image {self.label} sent")
         except InvalidRequest as err:

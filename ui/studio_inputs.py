@@ -71,9 +71,11 @@ def _prepared(
 def _check_upload(name: str, data: bytes, caps: ModelCaps) -> str | None:
     """Why an uploaded file can't be used at all (not an image, damaged, wrong format), naming the limits."""
     try:
-        info = imageprep.inspect(data, name)
-    except imagegate.ImageTooLarge as err:
+        imagegate.check(data, name)  # too many pixels, or a header that says none: said as the gate says it
+    except InvalidRequest as err:
         return f"{err} {limits_text(caps)}"
+    try:
+        info = imageprep.inspect(data, name)
     except InvalidRequest as err:
         # imageprep says why in parentheses ("it looks like text"); the library's name means nothing to people.
         why = _WHY.search(str(err))

@@ -218,6 +218,7 @@ _BY_CODE: dict[str, Callable[[_Facts], Explanation]] = {
     "result_too_large": _result_refused,
     "url_refused": _result_refused,
     "download_refused": _result_refused,
+    "not_an_image": _result_refused,
 }
 
 # Kinds that explain themselves even when the outcome is unknown (a poll refused for a revoked key...).

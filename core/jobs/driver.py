@@ -143,6 +143,9 @@ def unknown_message(label: str, cause: ProviderError | None) -> str:
     if status is not None and status >= 500:
         return (f"{label} answered the request that makes this image with a server error (HTTP {status}). "
                 f"The image may have been made and charged all the same. {_NOT_RESENT}")
+    if cause is not None and cause.code == "malformed":
+        return (f"{label} answered the request that makes this image with something this app cannot read. "
+                f"The job may have been made and charged all the same. {_NOT_RESENT}")
     if isinstance(cause, ProviderTimeout):
         return (f"{label} did not answer in time after this job was sent, so it may have been accepted and "
                 f"charged. {_NOT_RESENT}")
@@ -184,7 +187,8 @@ def drive(ctx: Context, job: JobRow, provider_for: Callable[[JobRow], Provider],
 
 
 # Failures to take in a finished image that asking again cannot mend: the same link, the same answer.
-FINAL_DOWNLOAD_CODES = frozenset({"result_expired", "result_too_large", "url_refused", "download_refused"})
+FINAL_DOWNLOAD_CODES = frozenset({"result_expired", "result_too_large", "url_refused", "download_refused",
+                                  "not_an_image"})
 
 
 def download_failed_message(err: ProviderError) -> str:
