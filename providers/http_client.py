@@ -192,6 +192,9 @@ class HttpClient:
     def download(self, url: str) -> tuple[bytes, str | None]:
         """Fetch a result or input image: bytes and Content-Type. Retried like a GET,
         also when the bytes are not an image (a truncated or garbled answer)."""
+        target = httpx.URL(url)
+        if target.scheme and target.scheme not in ("http", "https"):  # file:, ftp:, javascript: ...
+            raise self._refused(target, "the link must start with https:// and name a server")
         result = self._call("GET", url, retry=True, kw={}, expect_json=False, download=True)
         return result.content, result.content_type
 

@@ -44,7 +44,7 @@ __all__ = [
 MARK = "[redacted]"
 MIN_SECRET_LENGTH = 12
 # Environment names that hold secrets (the four providers' keys and anything named like one).
-_SECRET_ENV = re.compile(r"(?:_API_KEY|_APIKEY|_TOKEN|_SECRET|_PASSWORD|_ACCESS_KEY)$")
+_SECRET_ENV = re.compile(r"(?:_API_KEY|_APIKEY|_TOKEN|_SECRET|_SECRET_KEY|_PASSWORD|_ACCESS_KEY)$")
 # Key shapes, and the header / parameter spellings a key travels in.
 SECRET_SHAPE = re.compile(
     r"\b(?:sk-[A-Za-z0-9_-]{16,}|cdt_[A-Za-z0-9_-]{12,}|afk_[A-Za-z0-9_-]{12,}|ek-[A-Za-z0-9_-]{16,})"

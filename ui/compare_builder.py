@@ -116,8 +116,7 @@ def _extras() -> tuple[InputImage, ...]:
         c1, c2 = st.columns([3, 2])
         c1.file_uploader(
             "Input images (optional: makes every cell an edit of them)",
-            type=["png", "jpg", "jpeg", "webp"],
-            accept_multiple_files=True,
+            accept_multiple_files=True,  # any file: the image gate says what is wrong with one, as on Studio
             key=UPLOADS,
         )
         c2.text_input("Name (optional)", key=NAME, placeholder="Named after the prompt",

@@ -95,7 +95,7 @@ def render(job_id: str) -> None:
     tabs = st.tabs(["Prompt", "Parameters", "Cost and time", "Edit chain", "Share"])
     with tabs[0]:
         st.caption("The prompt as sent. Use the copy button on the right of the box.")
-        st.code(job.prompt, language=None, wrap_lines=True)
+        st.code(text.plain(job.prompt), language=None, wrap_lines=True)
         _code(job)
     with tabs[1]:
         _parameters(job, run)
@@ -270,7 +270,7 @@ def _code(job: JobView) -> None:
         for (label, code, lang), tab in zip(snippets, st.tabs([s[0] for s in snippets]), strict=True):
             with tab:
                 st.caption(f"This request as {label}. Your key is read from the environment, never written here.")
-                st.code(code, language=lang)
+                st.code(text.plain(code), language=lang)
 
 
 _PARAM_LABELS = {

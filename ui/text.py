@@ -5,8 +5,9 @@ from visitors and from remote servers. Streamlit renders Markdown in
 ``st.markdown``, ``st.caption``, alerts, toasts, ``help=`` and widget labels: a
 prompt ``A fox ![p](http://127.0.0.1:9/pixel.png)`` drawn there makes every
 visitor's browser fetch that address. So every such string goes through ``md``
-(or a text-only element: ``st.text``, ``st.code``) before it is drawn; ``said``
-also takes out any key (``providers.redact``) for provider text.
+before it is drawn, or ``plain`` into a text-only element (``st.text``,
+``st.code``); both take out any key (``providers.redact``: the configured ones,
+this session's, and anything shaped like one), since History is shared.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ _LINE_START = re.compile(r"^(\s*)(?:([#>+\-=])|(\d+)([.)]))")
 
 def md(text: object) -> str:
     """``text`` on one line, escaped so Streamlit's Markdown shows it literally: no image, link, HTML,
-    emphasis, heading, list or directive."""
-    flat = " ".join(("" if text is None else str(text)).splitlines())
+    emphasis, heading, list or directive; and with no key in it (a prompt is drawn for every visitor)."""
+    flat = " ".join(plain("" if text is None else str(text)).splitlines())
     escaped = _INLINE.sub(r"\\\1", flat)
     return _LINE_START.sub(_line_start, escaped)
 
@@ -60,10 +61,10 @@ def _keys() -> list[str]:
 
 
 def said(text: str | None) -> str:
-    """Provider or error text for a Markdown element: keys taken out, then escaped."""
-    return md(redact.redact(text or "", _keys()) or "")
+    """Provider or error text for a Markdown element (``md``: keys taken out, then escaped)."""
+    return md(text or "")
 
 
 def plain(text: str | None) -> str:
-    """Provider or error text for a text-only element (``st.text`` / ``st.code``): keys taken out."""
+    """Text for a text-only element (``st.text`` / ``st.code``): keys taken out, nothing escaped."""
     return redact.redact(text or "", _keys()) or ""

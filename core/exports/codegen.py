@@ -14,6 +14,7 @@ import pprint
 import shlex
 
 from providers.http import CreateCall, HttpProvider
+from providers.redact import redact
 from providers.registry import create, provider_class
 from providers.types import ImageRequest
 
@@ -74,7 +75,7 @@ def as_curl(provider: str, request: ImageRequest, *, base_url: str | None = None
         lines.append(f"-F {shlex.quote(f'{name}={value}')}")
     for field, (filename, _, mime) in call.files:
         lines.append(f"-F {shlex.quote(f'{field}=@{filename};type={mime}')}")
-    return " \\\n  ".join(lines)
+    return redact(" \\\n  ".join(lines)) or ""
 
 
 def as_python(provider: str, request: ImageRequest, *, base_url: str | None = None) -> str:
@@ -100,4 +101,4 @@ def as_python(provider: str, request: ImageRequest, *, base_url: str | None = No
     out.append(")")
     out.append("response.raise_for_status()")
     out.append("print(response.json())")
-    return "\n".join(out)
+    return redact("\n".join(out)) or ""

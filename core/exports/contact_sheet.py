@@ -17,6 +17,9 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from core.images import recipe
+from providers import imagegate
+from providers.errors import InvalidRequest
+from providers.redact import redact
 
 __all__ = ["CELL", "SheetCell", "SheetSpec", "render", "sheet_size"]
 
@@ -84,7 +87,8 @@ def _font(size: int, bold: bool = False) -> _Face:
 
 
 def _fit(text: str, font: _Face, width: int) -> str:
-    """``text`` cut with an ellipsis to fit ``width`` pixels."""
+    """``text`` cut with an ellipsis to fit ``width`` pixels (and with no key in it: the sheet is shared)."""
+    text = redact(text) or ""
     if font.getlength(text) <= width:
         return text
     while text and font.getlength(text + "…") > width:
@@ -96,7 +100,7 @@ def _wrap(text: str, font: _Face, width: int, max_lines: int) -> list[str]:
     """Greedy word wrap; words longer than a line (or scripts without spaces) break by character."""
     lines: list[str] = []
     current = ""
-    for word in " ".join(text.split()).split(" "):
+    for word in " ".join((redact(text) or "").split()).split(" "):
         candidate = f"{current} {word}".strip()
         if font.getlength(candidate) <= width:
             current = candidate
@@ -122,12 +126,14 @@ def _thumb(path: Path | None) -> Image.Image | None:
     if path is None:
         return None
     try:
+        imagegate.check(path.read_bytes(), "The image")  # sized from its header before it is decoded
         with Image.open(path) as img:
             img.load()
             has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
             rgb = img.convert("RGBA" if has_alpha else "RGB")
             return ImageOps.contain(rgb, (CELL, CELL), Image.Resampling.LANCZOS)
-    except (FileNotFoundError, UnidentifiedImageError, OSError, ValueError):
+    except (FileNotFoundError, UnidentifiedImageError, OSError, ValueError, InvalidRequest,
+            Image.DecompressionBombError):
         return None
 
 

@@ -144,6 +144,7 @@ class FakeProvider(FakeServer):
         self.result_url = "{self}/files/out.png"
         self.files: dict[str, Answer] = {"/files/out.png": (200, {"Content-Type": "image/png"}, png())}
         self.create: Callable[[Seen], Answer] | None = None
+        self.status: Callable[[Seen], Answer] | None = None  # the answer to EvoLink's status poll
         super().__init__(route=self._route)
 
     def _route(self, seen: Seen) -> Answer:
@@ -153,6 +154,8 @@ class FakeProvider(FakeServer):
             if seen.path.startswith("/openai/"):
                 return json_answer({"created": 1, "data": [{"b64_json": base64.b64encode(png()).decode()}]})
             return json_answer({"id": "task-1", "status": "pending"})
+        if seen.path.endswith("/v1/tasks/task-1") and self.status is not None:
+            return self.status(seen)
         if seen.path.endswith("/v1/tasks/task-1"):
             url = self.result_url.replace("{self}", self.url)
             return json_answer({"id": "task-1", "status": "completed", "results": [url]})
