@@ -6,6 +6,6 @@ from ui import sidebar, studio_form
 
 sidebar.ensure()
 
-st.title("Studio")
-st.caption("Write a prompt, pick the quality and shape, see what it costs on every provider, then generate.")
+st.title("Studio", help="Write a prompt, pick the quality and shape, see what it costs on every provider, "
+         "then generate: the result appears beside the form.")
 studio_form.render()

@@ -2,6 +2,24 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from core.spend.money import format_usd
+
+
+def per_image(total: Decimal | None, count: int) -> str:
+    """A total's share per image, so that per image × count is the total shown beside it.
+
+    Where the share has more than four decimals (``format_usd`` would round it, and the product
+    would miss the total by a rounding step) it is marked as approximate.
+    """
+    if total is None:
+        return "—"
+    share = total / max(1, count)
+    shown = format_usd(share)
+    exact = not shown.startswith("<") and Decimal(shown.replace("$", "").replace(",", "")) == share
+    return shown if exact or count <= 1 else f"≈ {shown}"
+
 
 def nbytes(n: int) -> str:
     size = float(n)

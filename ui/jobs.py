@@ -33,7 +33,7 @@ from core.spend.money import format_usd
 from providers import registry
 from providers.errors import ProviderError
 from providers.registry import PROVIDERS
-from providers.types import MIME_BY_FORMAT
+from providers.types import MIME_BY_FORMAT, QUALITY_WORDS
 from ui import format as fmt
 from ui import pages, services, studio_actions, text
 
@@ -138,7 +138,7 @@ def job_card(job: JobView, *, key: str, actions: bool = True) -> None:
 
 def _progress(job: JobView, *, key: str, actions: bool) -> None:
     st.markdown(f"**{STATE_WORDS.get(job.status, job.status)}** · {registry.label(job.provider)} · "
-                f"{job.quality} · {draft.size_label(job.size)}")
+                f"{QUALITY_WORDS.get(job.quality, job.quality)} · {draft.size_label(job.size)}")
     st.caption(_prompt_line(job))
     elapsed = job.elapsed_seconds()
     expected = job.expected_seconds
@@ -215,17 +215,22 @@ def _per_image(money: Money | None, count: int) -> Decimal | None:
 
 
 def _cost_line(job: JobView) -> str:
+    """Per image where the job made several (its share, so share × images = the job's figure), with the time."""
     count = len(job.images) or job.n
-    est = _per_image(job.estimate, count)
-    parts = [f"Estimated {format_usd(est)}" if est is not None else "No estimate"]
+    each = " each" if count > 1 else ""
+
+    def share(money: Money) -> str:
+        return fmt.per_image(money.usd, count) + each
+
+    parts = [f"Estimated {share(job.estimate)}" if job.estimate and job.estimate.usd is not None
+             else "No estimate"]
     if job.billed is not None:
-        billed = _per_image(job.billed, count)
         if job.billed.estimated:
             parts.append("billed: not reported (estimate counted)")
-        elif billed is not None and billed == 0:
+        elif job.billed.usd is not None and job.billed.usd == 0:
             parts.append("not charged")
-        elif billed is not None:
-            parts.append(f"billed {format_usd(billed)}")
+        elif job.billed.usd is not None:
+            parts.append(f"billed {share(job.billed)}")
     elapsed = job.elapsed_seconds()
     if elapsed is not None:
         parts.append(f"took {fmt.seconds(elapsed)}")
@@ -299,8 +304,8 @@ def result_card(job: JobView, image: ImageView, *, key: str, actions: bool = Tru
         st.image(str(picture), width="stretch")
         w, h = (kept.width, kept.height) if kept is not None and kept.width else (image.width, image.height)
         size = f"{w}×{h}" if w and h else "size unknown"
-        st.markdown(f"**{registry.label(job.provider)}** · {job.quality} · {size} · {image.format.upper()} · "
-                    f"{fmt.nbytes(image.bytes)}")
+        st.markdown(f"**{registry.label(job.provider)}** · {QUALITY_WORDS.get(job.quality, job.quality)} · {size} · "
+                    f"{image.format.upper()} · {fmt.nbytes(image.bytes)}")
         st.caption(_prompt_line(job))
         st.caption(_cost_line(job))
         if kept is not None:

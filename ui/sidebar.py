@@ -1,8 +1,7 @@
-"""The sidebar every page shows: provider and model, key sources, spend, emulator banner."""
+"""The sidebar every page shows: the emulator banner, key sources, spend."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 
 import streamlit as st
@@ -33,44 +32,11 @@ def ensure() -> None:
         render()
 
 
-def _model_label(provider: str) -> Callable[[str], str]:
-    models = PROVIDERS[provider].MODELS
-
-    def label(model: str) -> str:
-        caps = models[model]
-        if caps.shutdown:
-            return f"{caps.label} (shuts down {caps.shutdown.isoformat()})"
-        return caps.label
-
-    return label
-
-
 def render() -> None:
     state.init()
     with st.sidebar:
-        st.selectbox(
-            "Provider",
-            list(PROVIDERS),
-            key="provider",
-            format_func=registry.label,
-            on_change=_provider_changed,
-            help="Where requests go. Each provider has its own prices and limits.",
-        )
-        provider = st.session_state["provider"]
-        st.selectbox(
-            "Model",
-            state.offered_models(provider),
-            key="model",
-            format_func=_model_label(provider),
-            help="Models past their shutdown date are not offered.",
-        )
-        caution = PROVIDERS[provider].MODELS[st.session_state["model"]].caution
-        if caution:
-            st.warning(caution, icon=":material/help:")
-        retired = [c for c in PROVIDERS[provider].MODELS.values() if c.retired()]
-        if retired:
-            st.caption("Retired: " + " ".join(c.retirement_text() for c in retired))
-
+        # Provider and model are chosen in the Studio's settings card (and Compare's builder), not here.
+        provider = state.selection().provider
         route = services.route(provider)
         if route.endpoint == "emulator":
             st.warning(
@@ -100,7 +66,3 @@ def render() -> None:
         else:
             st.metric(spent_label, format_usd(spend.today_usd), help="No daily budget set (Settings).")
 
-
-def _provider_changed() -> None:
-    provider = st.session_state["provider"]
-    st.session_state["model"] = PROVIDERS[provider].default_model

@@ -33,7 +33,12 @@ def init() -> None:
         ss["default_quality"] = saved.default_quality
         ss["default_size"] = saved.default_size
     if ss.get("provider") not in PROVIDERS:
-        ss["provider"] = ss["default_provider"]
+        # A reload keeps the Studio's provider and model: they ride in the address bar (checked here).
+        url = st.query_params.get("provider")
+        ss["provider"] = url if url in PROVIDERS else ss["default_provider"]
+        url_model = st.query_params.get("model")
+        if url_model in offered_models(ss["provider"]):
+            ss["model"] = url_model
     cls = PROVIDERS[ss["provider"]]
     if ss.get("model") not in offered_models(ss["provider"]):
         ss["model"] = cls.default_model

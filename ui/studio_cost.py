@@ -20,6 +20,7 @@ from providers import registry
 from providers.errors import ProviderError
 from providers.registry import PROVIDERS
 from providers.types import QUALITY_WORDS, ImageRequest, ModelCaps
+from ui import format as fmt
 from ui import services, text
 
 
@@ -132,13 +133,14 @@ def render(
         help=f"The whole batch: {est.images} image{'s' if est.images != 1 else ''} from {est.prompts} "
         f"prompt{'s' if est.prompts != 1 else ''} on {who}{unconfirmed}.",
     )
-    tokens = any(ln.unit == "tokens" for ln in est.lines)
+    # The total's share: per image × images is the total beside it (prompt text and inputs included).
+    per = (fmt.per_image(est.usd, est.images) if est.usd is not None
+           else format_amount(est.amount / max(1, est.images), est.unit))
     c2.metric(
         "Per image",
-        format_usd(est.per_image_usd) if est.per_image_usd is not None
-        else format_amount(est.per_image_amount, est.unit),
-        help="The output image part. Prompt text and input images are billed per request and are in the total."
-        if tokens else "The provider's price per image.",
+        per,
+        help="The total divided by the number of images: prompt text and input images, billed per request, "
+        "are shared out. ≈ marks a share rounded to four decimals.",
     )
     what = [f"{est.images} image{'s' if est.images != 1 else ''}"]
     if est.prompts > 1:

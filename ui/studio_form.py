@@ -16,14 +16,13 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from core import config
-from core.history.views import JobView
 from core.prompts import draft, templates
 from core.spend.money import format_usd
 from providers import registry, validation
 from providers.errors import InvalidRequest
 from providers.registry import PROVIDERS
 from providers.types import QUALITY_WORDS, ImageRequest, ModelCaps
-from ui import jobs, services, state, studio_actions, studio_cost, studio_inputs, text
+from ui import services, state, studio_actions, studio_cost, studio_inputs, studio_output, text
 from ui import studio_state as ss
 
 _BUILDER = (
@@ -107,6 +106,7 @@ def _template_row(lib: templates.TemplateLibrary) -> None:
         help="Example prompts from the providers' documentation, and the ones you saved. "
         "Picking one replaces the prompt.",
         persist_state="session",
+        bind="query-params",
     )
     chosen = by_name.get(st.session_state.get(ss.TEMPLATE) or "")
     if lib.load_error:
@@ -150,12 +150,13 @@ def _prompt(caps: ModelCaps) -> tuple[str, dict[str, str]]:
     prompt = st.text_area(
         "Prompt",
         key=ss.PROMPT,
-        height=140,
+        height=110,
         placeholder="Describe the image: subject, style, composition, lighting. Put exact text in quotes. "
         "Use {{name}} for a part you want to vary.",
-        help="Ctrl+Enter applies the text, Ctrl+Shift+Enter then generates. {{name}} marks a variable: give it "
-        "several values to make a batch.",
+        help="{{name}} marks a variable: give it several values to make a batch. On a keyboard, Ctrl+Enter "
+        "applies the text.",
         persist_state="session",
+        bind="query-params",
     ) or ""
     usage = draft.prompt_usage(prompt, caps)
     limit_text = f"{usage.text} · {registry.label(caps.provider)} limit"
@@ -224,6 +225,7 @@ def _quality(caps: ModelCaps) -> str:
         format_func=lambda q: QUALITY_WORDS.get(q, q),
         help="Low is a cheap draft, high costs several times more. Auto lets the model decide (priced as high).",
         persist_state="session",
+        bind="query-params",
     )
     return picked or qualities[0]  # required=True: never empty, but the widget's type allows it
 
@@ -241,6 +243,7 @@ def _size(caps: ModelCaps, first_input: tuple[int, int] | None) -> str:
         format_func=lambda v: labels.get(v, v),
         help="The shape of the image. Bigger images cost more.",
         persist_state="session",
+        bind="query-params",
     )
     if size == draft.CUSTOM_SIZE:
         size = _custom_size()
@@ -271,7 +274,7 @@ def _count_and_file(caps: ModelCaps, size: str, pairs: _Pairs, out: dict[str, An
         st.session_state[ss.N] = caps.max_n
     out["n"] = int(pairs.next().number_input(
         "Images per prompt", min_value=1, max_value=caps.max_n, step=1, key=ss.N,
-        help=f"1 to {caps.max_n}. Each image is billed.", persist_state="session",
+        help=f"1 to {caps.max_n}. Each image is billed.", persist_state="session", bind="query-params",
     ))
     out["resolution"] = None
     if caps.resolutions and ":" in size:
@@ -341,13 +344,57 @@ def _fixed_notes(caps: ModelCaps, has_inputs: bool, moderation: str) -> None:
 
 
 def _parameters(caps: ModelCaps, *, has_inputs: bool, first_input: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Quality, shape and count in view; file format, background and the rest folded (a phone reaches Generate)."""
     out: dict[str, Any] = {"quality": _quality(caps)}
     out["size"] = _size(caps, first_input)
-    pairs = _Pairs()
-    _count_and_file(caps, out["size"], pairs, out)
-    _filters(caps, has_inputs, pairs, out)
-    _fixed_notes(caps, has_inputs, out["moderation"])
+    with st.expander("More settings and model details", icon=":material/tune:"):
+        pairs = _Pairs()
+        _count_and_file(caps, out["size"], pairs, out)
+        _filters(caps, has_inputs, pairs, out)
+        _fixed_notes(caps, has_inputs, out["moderation"])
+        _model_details(caps)
     return out
+
+
+def _model_text(provider: str) -> Any:
+    models = PROVIDERS[provider].MODELS
+
+    def label(model: str) -> str:
+        caps = models[model]
+        return f"{caps.label} (shuts down {caps.shutdown.isoformat()})" if caps.shutdown else caps.label
+
+    return label
+
+
+def _provider_changed() -> None:
+    st.session_state["model"] = PROVIDERS[st.session_state["provider"]].default_model
+
+
+def _provider_model() -> state.Selection:
+    """Where the request goes: provider and model side by side; retired models and notes behind details."""
+    state.init()
+    c1, c2 = st.columns(2)
+    c1.selectbox("Provider", list(PROVIDERS), key="provider", format_func=registry.label,
+                 on_change=_provider_changed, persist_state="session", bind="query-params",
+                 help="Where requests go. Each provider has its own prices and limits.")
+    provider = st.session_state["provider"]
+    c2.selectbox("Model", state.offered_models(provider), key="model", format_func=_model_text(provider),
+                 persist_state="session", bind="query-params",
+                 help="Models past their shutdown date are not offered.")
+    sel = state.selection()
+    caps = PROVIDERS[sel.provider].MODELS[sel.model]
+    if caps.caution:
+        st.warning(caps.caution, icon=":material/help:")
+    return sel
+
+
+def _model_details(caps: ModelCaps) -> None:
+    """The model's notes and its provider's retired models: details, not chrome on every page."""
+    retired = [c for c in PROVIDERS[caps.provider].MODELS.values() if c.retired()]
+    if caps.notes:
+        st.caption(f"**{text.md(caps.label)}**: {text.md(caps.notes)}")
+    if retired:
+        st.caption("Retired: " + " ".join(c.retirement_text() for c in retired))
 
 
 # --------------------------------------------------------------------------- generate
@@ -380,7 +427,8 @@ def _generate(
     label = f"Generate {images} image{'s' if images != 1 else ''}{price}" if images else "Generate"
     clicked = st.button(label, key=ss.GENERATE, type="primary", icon=":material/auto_awesome:", width="stretch",
                         disabled=bool(reasons), shortcut="Ctrl+Shift+Enter",
-                        help="Sends the batch; you can keep working while it runs.")
+                        help="Sends the batch; you can keep working while it runs. The result appears beside the "
+                        "form (below it on a phone).")
     for reason in reasons[:4]:
         st.caption(f":material/block: {text.md(reason)}")
     if clicked:
@@ -397,48 +445,8 @@ def _generate(
             st.error(text.md(out.error or "Nothing was sent."), icon=":material/block:")
         else:
             sub = out.submitted
-            st.toast(f"Sent {len(sub.job_ids)} job{'s' if len(sub.job_ids) != 1 else ''}: follow them below.",
-                     icon=":material/rocket_launch:")
-
-
-# --------------------------------------------------------------------------- results
-
-
-def results() -> None:
-    st.subheader("Results", anchor="results")
-    runs = ss.runs()
-    if not runs:
-        st.info("Your images will appear here with their cost and time. Nothing has been generated in this "
-                "session yet; earlier results are on the History page.", icon=":material/image:")
-        return
-    store = services.store()
-    shown = 0
-    earlier = []
-    for r in runs:
-        first = store.get_jobs(r["job_ids"][:1])
-        active = bool(first) and any(j.active for j in store.get_jobs(r["job_ids"]))
-        if shown == 0 or active:
-            _run_header(first[0] if first else None)
-            jobs.live_panel(r["job_ids"], key=f"studio_run_{r['run_id'][:12]}")
-            shown += 1
-        else:
-            earlier.append(r)
-    if earlier:
-        with st.expander(f"Earlier in this session ({len(earlier)})"):
-            for r in earlier[:10]:
-                first = store.get_jobs(r["job_ids"][:1])
-                _run_header(first[0] if first else None)
-                jobs.live_panel(r["job_ids"], key=f"studio_run_{r['run_id'][:12]}", columns=4)
-
-
-def _run_header(job: JobView | None) -> None:
-    if job is None:
-        return
-    when = job.queued_at.astimezone().strftime("%H:%M:%S")
-    sim = " · simulated" if job.endpoint == "emulator" else ""
-    model = registry.model_label(job.model, job.provider)
-    st.markdown(f"**{registry.label(job.provider)}** · {model} · {job.quality} · "
-                f"{draft.size_label(job.size)} · sent {when}{sim}")
+            st.toast(f"Sent {len(sub.job_ids)} job{'s' if len(sub.job_ids) != 1 else ''}: the result appears "
+                     "beside the form as it is made.", icon=":material/rocket_launch:")
 
 
 # --------------------------------------------------------------------------- hand-over from History
@@ -519,44 +527,95 @@ def _switch_banner(sel: state.Selection) -> None:
 # --------------------------------------------------------------------------- page
 
 
+def _restore_from_url() -> None:
+    """A reload starts a new session: the draft comes back from the address bar, checked like any input."""
+    if st.session_state.get(ss.RESTORED):
+        return
+    qp = st.query_params
+    for key in ss.BOUND:
+        raw = qp.get(key)
+        if raw is None or key in st.session_state:
+            continue
+        if key == ss.N:
+            if raw.isdigit() and 1 <= int(raw) <= 10:
+                st.session_state[key] = int(raw)
+        else:
+            st.session_state[key] = raw[:32_000]  # the widgets and _ensure() check the values themselves
+    ss.restore_runs(_job_ids_of)
+
+
+def _job_ids_of(run_id: str) -> list[str] | None:
+    run = services.store().get_run(run_id)
+    return None if run is None else [j.id for j in run.jobs]
+
+
+def _simulated_notice(provider: str, endpoint: str) -> None:
+    """In the main area, so a phone (sidebar folded) sees it too."""
+    if endpoint == "emulator":
+        st.caption(f":orange-badge[:material/science: Simulated] {registry.label(provider)} has no API key: the "
+                   "built-in emulator makes the images here and nothing is billed. Add a key in Settings for "
+                   "the real service.")
+
+
+# Layout touches Streamlit has no parameter for: less empty space above the title, so Generate is on the first
+# screen at 1400×1000; no keyboard-shortcut hint where there is no keyboard (a phone, a touch screen).
+_STYLE = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
+@media (max-width: 640px), (pointer: coarse) { .st-key-studio_generate kbd { display: none; } }
+</style>"""
+
+
 def render() -> None:
+    st.html(_STYLE)
     ss.init()
+    _restore_from_url()
     _take_prefill()
-    sel = state.selection()
-    caps = PROVIDERS[sel.provider].MODELS[sel.model]
-    route = services.route(sel.provider)
     for kind, message in ss.take_flashes():  # they can name templates and files: shown as text
         {"success": st.success, "error": st.error, "warning": st.warning}.get(kind, st.info)(text.md(message))
-    _switch_banner(sel)
 
-    left, right = st.columns([5, 4], gap="large")
+    # The output pane gets the wider half: the image is the payoff (at least 400 px on a desktop).
+    left, right = st.columns([4, 5], gap="medium")
     with left:
+        notice = st.container()
         _template_row(_library())
+        prompt_box = st.container()
+        settings = st.container(border=True)
+        cost_box = st.container(border=True)
+        inputs_box = st.container()
+        more = st.container()
+    with settings:
+        st.markdown("**Settings**")
+        sel = _provider_model()
+    caps = PROVIDERS[sel.provider].MODELS[sel.model]
+    route = services.route(sel.provider)
+    with notice:
+        _simulated_notice(sel.provider, route.endpoint)
+        _switch_banner(sel)
+    with prompt_box:
         prompt, values = _prompt(caps)
         batch_line = st.empty()
-        _builder()
+    with inputs_box:
         inputs = studio_inputs.render(caps, sel.provider, sel.model, route.endpoint)
+        _builder()
+    with settings:
+        params = _parameters(caps, has_inputs=bool(inputs.images),
+                             first_input=inputs.sizes[0] if inputs.sizes else None)
+    batch = draft.batch(prompt, values)
+    request = ImageRequest(
+        prompt=batch.prompts[0] if batch.prompts else prompt,
+        model=sel.model,
+        images=inputs.images,
+        mask=inputs.mask,
+        **params,
+    )
+    if batch.template:
+        batch_line.caption(f"Batch: {text.md(batch.describe(request.n))}" if batch.prompts else "Batch: —")
+    with cost_box:
+        cost = studio_cost.render(sel.provider, caps, request, batch, route.endpoint, input_sizes=inputs.sizes)
+        _generate(provider=sel.provider, caps=caps, request=request, batch=batch, inputs=inputs, cost=cost,
+                  endpoint=route.endpoint)
+    with more:
+        studio_cost.details(sel.provider, request, batch, cost)
     with right:
-        with st.container(border=True):
-            st.subheader("Settings", anchor=False, help=f"{caps.label} on {registry.label(sel.provider)}: {caps.notes}"
-                         if caps.notes else None)
-            params = _parameters(caps, has_inputs=bool(inputs.images),
-                                 first_input=inputs.sizes[0] if inputs.sizes else None)
-        batch = draft.batch(prompt, values)
-        request = ImageRequest(
-            prompt=batch.prompts[0] if batch.prompts else prompt,
-            model=sel.model,
-            images=inputs.images,
-            mask=inputs.mask,
-            **params,
-        )
-        if batch.template:
-            batch_line.caption(f"Batch: {text.md(batch.describe(request.n))}" if batch.prompts else "Batch: —")
-        with st.container(border=True):
-            st.subheader("Cost", anchor=False)
-            cost = studio_cost.render(sel.provider, caps, request, batch, route.endpoint, input_sizes=inputs.sizes)
-            _generate(provider=sel.provider, caps=caps, request=request, batch=batch, inputs=inputs, cost=cost,
-                      endpoint=route.endpoint)
-            studio_cost.details(sel.provider, request, batch, cost)
-    st.divider()
-    results()
+        studio_output.render()
+    ss.publish_runs()

@@ -41,10 +41,12 @@ def _mb(n: int) -> str:
     return f"{n / 2**20:.0f} MB"
 
 
-def limits_text(caps: ModelCaps) -> str:
+def limits_text(caps: ModelCaps, *, size: bool = True) -> str:
+    """The provider's input limits; ``size=False`` beside the uploader, which states the per-file size itself."""
     who = registry.label(caps.provider)
     count = f"up to {caps.max_input_images} image{'s' if caps.max_input_images != 1 else ''}"
-    return f"{who} takes {count} ({_FORMATS}, {_mb(caps.max_input_bytes)} each) for {caps.label}."
+    each = f", {_mb(caps.max_input_bytes)} each" if size else ""
+    return f"{who} takes {count} ({_FORMATS}{each}) for {caps.label}."
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
@@ -374,8 +376,10 @@ def _uploads(caps: ModelCaps, out: Inputs) -> list[ss.TrayItem]:
         accept_multiple_files=True,
         key=key,
         label_visibility="collapsed",
+        # The uploader says this size once ("50MB per file"): the provider's own limit, not Streamlit's default.
+        max_upload_size=max(1, caps.max_input_bytes // 2**20),
         help=f"Drop {_FORMATS} files. An image downloaded from Image Studio can restore the whole form. "
-        + limits_text(caps),
+        + limits_text(caps, size=False),
     )
     uploads: list[ss.TrayItem] = []
     for f in files or []:
@@ -408,10 +412,10 @@ def render(caps: ModelCaps, provider: str, model: str, endpoint: str) -> Inputs:
     """Draw the inputs section; returns what the request should carry and what blocks it."""
     ss.init()
     out = Inputs()
-    st.subheader("Images to edit or compose", anchor=False)
+    st.markdown("**Images to edit or compose**")
     url_only = not caps.accepts_local_files
     st.caption(
-        f"Optional: leave empty to generate from the prompt alone. {limits_text(caps)}"
+        f"Optional: leave empty to generate from the prompt alone. {limits_text(caps, size=False)}"
         + (" It fetches them from public links." if url_only else "")
     )
     uploads = _uploads(caps, out)

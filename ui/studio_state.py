@@ -8,6 +8,8 @@ plain session keys, so a visit to History and back loses nothing.
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypedDict, cast
 
@@ -45,6 +47,15 @@ RECIPE_OFFER = "studio_recipe_offer"
 RECIPE_SEEN = "studio_recipe_seen"
 FLASH = "studio_flash"
 PREFILL = "studio_prefill"  # {"job_id", "mode": rerun | high | edit}, set by History, taken by the Studio form
+FOCUS = "studio_focus_run"  # the run the output pane shows large (unset: the newest)
+RESTORED = "studio_restored_from_url"
+
+# The form's widgets bound to the address bar (bind="query-params"), so a reload keeps the draft; this
+# session's runs ride along in URL_RUNS. Run ids are shared history, readable by anyone who may see History.
+BOUND = (PROMPT, TEMPLATE, QUALITY, SIZE, N)
+URL_RUNS = "runs"
+URL_RUNS_KEPT = 12
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 class Run(TypedDict):
@@ -86,7 +97,9 @@ def runs() -> list[Run]:
 
 
 def track(run_id: str, job_ids: tuple[str, ...] | list[str]) -> None:
+    """Remember a new run (newest first); the output pane shows it large."""
     init()
+    st.session_state.pop(FOCUS, None)
     st.session_state[RUNS] = [{"run_id": run_id, "job_ids": list(job_ids)}] + [
         r for r in st.session_state[RUNS] if r["run_id"] != run_id
     ]
@@ -118,3 +131,32 @@ def take_flashes() -> list[tuple[str, str]]:
     out = cast(list[tuple[str, str]], st.session_state[FLASH])
     st.session_state[FLASH] = []
     return out
+
+
+def restore_runs(job_ids_of: Callable[[str], Sequence[str] | None]) -> None:
+    """Once per browser session: the runs named in the address bar (a reload) come back, if still stored."""
+    if st.session_state.get(RESTORED):
+        return
+    st.session_state[RESTORED] = True
+    if runs():
+        return
+    raw = st.query_params.get(URL_RUNS, "")
+    restored: list[Run] = []
+    for run_id in raw.split(",")[:URL_RUNS_KEPT]:
+        if not _RUN_ID.match(run_id):
+            continue  # typed by anyone: only a well-formed id reaches the store
+        ids = job_ids_of(run_id)
+        if ids:
+            restored.append({"run_id": run_id, "job_ids": list(ids)})
+    st.session_state[RUNS] = restored
+
+
+def publish_runs() -> None:
+    """Put this session's newest runs in the address bar (only when they changed: each write is a history entry)."""
+    wanted = ",".join(r["run_id"] for r in runs()[:URL_RUNS_KEPT])
+    if st.query_params.get(URL_RUNS, "") == wanted:
+        return
+    if wanted:
+        st.query_params[URL_RUNS] = wanted
+    else:
+        del st.query_params[URL_RUNS]
