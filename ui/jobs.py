@@ -35,7 +35,7 @@ from providers.errors import ProviderError
 from providers.registry import PROVIDERS
 from providers.types import MIME_BY_FORMAT, QUALITY_WORDS
 from ui import format as fmt
-from ui import pages, services, studio_actions, text
+from ui import pages, services, studio_actions, studio_state, text
 
 __all__ = ["REFRESH_SECONDS", "error_card", "job_card", "live_panel", "result_card"]
 
@@ -334,6 +334,8 @@ def result_card(job: JobView, image: ImageView, *, key: str, actions: bool = Tru
             if st.button("Edit this", key=f"{key}_edit", icon=":material/edit:",
                          help="Use this image as the input of a new request (the edit chain is kept in History)."):
                 studio_actions.use_as_input(job, image)
+                # The form takes this job's settings (High stays High) before its widgets draw.
+                st.session_state[studio_state.PREFILL] = {"job_id": job.id, "mode": "edit"}
                 st.switch_page(pages.STUDIO)
         take = st.container(horizontal=True, gap="small")
         with take:

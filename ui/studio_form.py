@@ -476,7 +476,9 @@ def _take_prefill() -> None:
         return
     if mode == "high":
         restored = replace(restored, quality="high")
-    studio_actions.fill_form(restored, set_selection=False, prompt=mode != "edit")
+    # An edit keeps the prompt being written, unless it is a {{variable}} batch: one result is edited, not a batch.
+    batch_prompt = bool(templates.variables(st.session_state.get(ss.PROMPT) or ""))
+    studio_actions.fill_form(restored, set_selection=False, prompt=mode != "edit" or batch_prompt)
     if mode != "edit":
         studio_actions.clear_uploader()
         st.session_state[ss.KEPT] = [
@@ -490,10 +492,15 @@ def _take_prefill() -> None:
     sel = state.selection()
     if (job.provider, job.model) != (sel.provider, sel.model):
         st.session_state[SWITCH] = {"provider": job.provider, "model": job.model}
-    ss.flash("info", {
+    message = {
         "high": "The form holds that request at high quality: check the cost, then generate.",
-        "edit": "The image is now the input. Describe the change in the prompt and generate.",
-    }.get(mode, "The form holds that request: check the cost, then generate."))
+        "edit": f"The image is now the input, at {QUALITY_WORDS.get(restored.quality or '', 'the same')} quality. "
+        "Describe the change in the prompt and generate.",
+    }.get(mode, "The form holds that request: check the cost, then generate.")
+    if mode == "edit":
+        st.session_state[ss.FLASH] = []  # this says it all (the card's own note would repeat it)
+    ss.flash("info", message)
+    st.toast(text.md(message), icon=":material/edit:")  # seen wherever the page is scrolled
 
 
 def _switch(offer: dict[str, str]) -> None:
