@@ -14,10 +14,11 @@ from streamlit.delta_generator import DeltaGenerator
 
 from core.compare import experiments as ex
 from core.images import prepare as imageprep
+from core.prompts import draft
 from providers import registry
 from providers.errors import InvalidRequest
 from providers.registry import PROVIDERS
-from providers.types import ImageRequest, InputImage
+from providers.types import QUALITY_WORDS, ImageRequest, InputImage
 from ui import state
 
 MODE = "compare_mode"
@@ -41,7 +42,6 @@ _AXIS_HELP = {
     "aspect": "Aspect ratios to try.",
     "provider": "Providers to try. A provider without a key runs on the emulator.",
 }
-_ASPECT_TEXT = {"1:1": "1:1 square", "3:2": "3:2 landscape", "2:3": "2:3 portrait"}
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,8 @@ def side_by_side() -> Built:
     st.session_state.setdefault(TARGET_QUALITIES, ["medium"])
     picked = c1.multiselect("Providers", providers, key=TARGET_PROVIDERS, format_func=registry.label,
                             persist_state="session")
-    qualities = c2.multiselect("Quality tiers", list(ex.QUALITIES), key=TARGET_QUALITIES, persist_state="session")
+    qualities = c2.multiselect("Quality tiers", list(ex.QUALITIES), key=TARGET_QUALITIES, persist_state="session",
+                               format_func=_quality_text)
     c3.selectbox("Aspect", list(ex.ASPECTS), key=ASPECT, format_func=_aspect_text, persist_state="session")
     aspect = st.session_state.get(ASPECT) or ex.ASPECTS[0]
     model = _model(c4)
@@ -153,7 +154,11 @@ def side_by_side() -> Built:
 
 
 def _aspect_text(aspect: str) -> str:
-    return _ASPECT_TEXT.get(aspect, aspect)
+    return draft.size_label(aspect)  # the Studio's spelling ("3:2 landscape")
+
+
+def _quality_text(quality: str) -> str:
+    return QUALITY_WORDS.get(quality, quality)
 
 
 def _axis_text(kind: str) -> str:
@@ -171,7 +176,8 @@ def _axis_values(kind: str, where: DeltaGenerator) -> tuple[str, ...]:
     options = {"quality": list(ex.QUALITIES), "aspect": list(ex.ASPECTS), "provider": list(PROVIDERS)}[kind]
     defaults = {"quality": ["low", "high"], "aspect": ["1:1", "3:2"], "provider": options[:2]}[kind]
     st.session_state.setdefault(key, defaults)
-    fmt: Callable[[str], str] = {"provider": registry.label, "aspect": _aspect_text}.get(kind, str)
+    fmt: Callable[[str], str] = {"provider": registry.label, "aspect": _aspect_text,
+                                 "quality": _quality_text}.get(kind, str)
     picked = where.multiselect(ex.AXIS_KINDS[kind] + " values", options, key=key, format_func=fmt,
                                help=_AXIS_HELP[kind], persist_state="session")
     return tuple(picked)

@@ -33,20 +33,31 @@ def _cell_text(q: ex.CellQuote) -> str:
     return f"{cost} · simulated" if q.endpoint == "emulator" else cost
 
 
-def preview(plan: ex.Plan, pq: ex.PlanQuote) -> None:
-    """The grid of estimates, routes, problems and the totals."""
+def _quote_table(plan: ex.Plan, pq: ex.PlanQuote) -> pd.DataFrame:
+    """Up to four columns as the grid looks; wider, one line per cell (an 8-wide table would be cut off)."""
     rows, cols = plan.rows, plan.cols
-    table = {
-        cols.label(c): [
-            next((_cell_text(q) for q in pq.cells if q.cell.row == r and q.cell.col == c), "")
-            for r in range(len(rows))
+
+    def cell(r: int, c: int) -> str:
+        return next((_cell_text(q) for q in pq.cells if q.cell.row == r and q.cell.col == c), "")
+
+    if len(cols) > 4:
+        lines = [
+            ({rows.title: hc.short(rows.label(r), 60)} if rows.kind != "none" else {})
+            | {cols.title: hc.short(cols.label(c), 60), "Estimated cost": cell(r, c)}
+            for r in range(len(rows)) for c in range(len(cols))
         ]
-        for c in range(len(cols))
-    }
+        return pd.DataFrame(lines)
+    table = {cols.label(c): [cell(r, c) for r in range(len(rows))] for c in range(len(cols))}
     index = [rows.label(r) if rows.kind != "none" else "Estimated cost" for r in range(len(rows))]
     frame = pd.DataFrame(table, index=[hc.short(i, 60) for i in index])
     frame.index.name = rows.title if rows.kind != "none" else ""
-    st.dataframe(frame, width="stretch")
+    return frame
+
+
+def preview(plan: ex.Plan, pq: ex.PlanQuote) -> None:
+    """The grid of estimates, routes, problems and the totals."""
+    rows, cols = plan.rows, plan.cols
+    st.dataframe(_quote_table(plan, pq), width="stretch", hide_index=len(cols) > 4)
 
     wanted = plan.cells[0].request.model if plan.cells else ""
     swapped = sorted({(q.cell.provider, q.cell.model) for q in pq.cells if q.cell.model != wanted})
@@ -103,7 +114,8 @@ def run_bar(plan: ex.Plan, pq: ex.PlanQuote) -> ex.RunOutcome | None:
     for col, (label, value, help_text) in zip((c2, c3), shown, strict=False):
         col.metric(label, value, help=help_text)
     total = sum((v for v in pq.totals.values() if v is not None), Decimal(0))
-    label = f"Run {n} image{'s' if n != 1 else ''} · {format_usd(total)}" if n else "Nothing to run"
+    priced = f" · {format_usd(total)}" if None not in pq.totals.values() else ""  # never a partial sum as the price
+    label = f"Run {n} image{'s' if n != 1 else ''}{priced}" if n else "Nothing to run"
     with c4:
         st.caption(_budget_line(pq))
         pressed = st.button(label, key=RUN, type="primary", disabled=not pq.fits, icon=":material/play_arrow:",

@@ -21,6 +21,7 @@ from core.history.store import Store
 from core.history.views import JobView
 from core.spend.money import format_usd
 from providers import registry
+from providers.types import QUALITY_WORDS
 from ui import format as fmt
 from ui import history_common as hc
 from ui import pages, services, text
@@ -164,50 +165,75 @@ def _marks(grid: Grid) -> tuple[str | None, str | None]:
     return cheapest, fastest
 
 
+def per_row(ncols: int) -> int:
+    """Cards per row: at most four (a card keeps room for its image, badges and stars), then wrap."""
+    if ncols <= 4:
+        return max(1, ncols)
+    return 3 if ncols in (5, 6, 9) else 4
+
+
 def _grid(grid: Grid) -> None:
+    """Each row (when the grid has rows) under its label; its cells in rows of at most four, each labelled inside."""
     has_rows = grid.rows.kind != "none"
     ncols = len(grid.cols)
-    widths = ([1.3] if has_rows else []) + [2] * ncols
+    width = per_row(ncols)
     cheapest, fastest = _marks(grid)
-    head = st.columns(widths, gap="small")
     if has_rows:
-        head[0].caption(f"{grid.rows.title} ↓ · {grid.cols.title} →")
-    for c in range(ncols):
-        head[c + int(has_rows)].markdown(f"**{text.md(grid.cols.label(c))}**")
+        st.caption(f"Rows: {text.md(grid.rows.title)} · in each row: {text.md(grid.cols.title)}")
     for r in range(len(grid.rows)):
-        cols = st.columns(widths, gap="small")
         if has_rows:
-            cols[0].markdown(f"**{text.short_md(grid.rows.label(r), 160)}**")
-        for c in range(ncols):
-            with cols[c + int(has_rows)]:
-                cell = grid.cell(r, c)
-                if cell is None:
-                    st.caption("—")
-                else:
-                    _cell(grid, cell, cheapest, fastest)
+            st.markdown(f"**{text.short_md(grid.rows.label(r), 160)}**")
+        for start in range(0, ncols, width):
+            cols = st.columns(width, gap="small")
+            for i, c in enumerate(range(start, min(start + width, ncols))):
+                with cols[i]:
+                    cell = grid.cell(r, c)
+                    if cell is None:
+                        st.caption("—")
+                    else:
+                        _cell(grid, cell, text.md(grid.cols.label(c)), cheapest, fastest)
 
 
-def _cell(grid: Grid, cell: GridCell, cheapest: str | None, fastest: str | None) -> None:
+def _retry(experiment_id: str, row: int, col: int) -> None:
+    why = experiments.retry_cell(services.store(), experiment_id, row, col, runner=services.runner(),
+                                 key_for=services.session_key)
+    st.toast(text.md(why) if why else "Running this cell again; the others keep their results.",
+             icon=":material/block:" if why else ":material/replay:")
+
+
+def _cell(grid: Grid, cell: GridCell, label: str, cheapest: str | None, fastest: str | None) -> None:
     key = f"compare_{grid.experiment_id[:8]}_{cell.row}_{cell.col}"
     if cell.error:
-        with st.container(border=True):
+        with st.container(border=True, key=f"{key}_card"):
+            st.markdown(f"**{label}**")
             st.warning(f"**Not run.** {text.said(cell.error)}", icon=":material/block:")
             st.caption(f"{registry.label(cell.provider)} · {registry.model_label(cell.model, cell.provider)}")
         return
     job = cell.job
     if job is None:
-        with st.container(border=True):
+        with st.container(border=True, key=f"{key}_card"):
+            st.markdown(f"**{label}**")
             st.caption("Deleted from history.")
         return
     from ui import jobs as job_ui
 
     if job.active:
-        job_ui.job_card(job, key=key, actions=True)
+        with st.container(border=True, key=f"{key}_card"):
+            st.markdown(f"**{label}**")
+            job_ui.job_card(job, key=key, actions=True, framed=False)
         return
     if job.status != "succeeded" or not job.images:
-        job_ui.error_card(job, key=key, actions=False)
+        with st.container(border=True, key=f"{key}_card"):
+            st.markdown(f"**{label}**")
+            job_ui.error_card(job, key=key, actions=False, framed=False)
+            took = hc.took(job)
+            if took is not None:
+                st.caption(f"Ended after {fmt.seconds(took)}")
+            st.button("Run this cell again", key=f"{key}_retry", icon=":material/replay:",
+                      on_click=_retry, args=(grid.experiment_id, cell.row, cell.col),
+                      help="Sends this cell's request once more; the other cells keep their results.")
         return
-    _result(grid, job, key, cheapest, fastest)
+    _result(grid, job, key, label, cheapest, fastest)
 
 
 def _rate(job_id: str, idx: int, key: str) -> None:
@@ -226,9 +252,10 @@ def _open_in_history(job_id: str) -> None:
         st.info("Open History from the menu to see this result in full.")
 
 
-def _result(grid: Grid, job: JobView, key: str, cheapest: str | None, fastest: str | None) -> None:
+def _result(grid: Grid, job: JobView, key: str, label: str, cheapest: str | None, fastest: str | None) -> None:
     image = job.images[0]
-    with st.container(border=True):
+    with st.container(border=True, key=f"{key}_card"):
+        st.markdown(f"**{label}**")
         path = image.path if image.path.exists() else image.thumb_path
         if image.bytes > 6 * 2**20 and image.thumb_path:
             path = image.thumb_path  # a huge file goes to the browser as its thumbnail
@@ -246,10 +273,10 @@ def _result(grid: Grid, job: JobView, key: str, cheapest: str | None, fastest: s
                 st.badge("Simulated", icon=":material/science:", color="gray")
         cost = hc.cost_value(job)
         how = "billed" if job.billed and not job.billed.estimated else "est."
-        st.markdown(f"**{format_usd(cost)}** {how} · **{fmt.seconds(hc.took(job))}**")
+        st.markdown(f"**{format_usd(cost)}** {how} · took **{fmt.seconds(hc.took(job))}**")
         dims = f"{image.width}×{image.height}" if image.width and image.height else job.size
         st.caption(f"{registry.label(job.provider)} · {registry.model_label(job.model, job.provider)} · "
-                   f"{job.quality} · {dims}")
+                   f"{QUALITY_WORDS.get(job.quality, job.quality)} · {dims}")
         rating = hc.rating_of(job, image)
         rate_key = f"{key}_rate_{job.id[:8]}"
         st.feedback("stars", key=rate_key, default=rating - 1 if rating else None, on_change=_rate,

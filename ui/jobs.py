@@ -127,9 +127,9 @@ def _prompt_line(job: JobView) -> str:
     return text.md(flat if len(flat) <= 90 else flat[:87] + "…")
 
 
-def job_card(job: JobView, *, key: str, actions: bool = True) -> None:
+def job_card(job: JobView, *, key: str, actions: bool = True, framed: bool = True) -> None:
     """An unfinished job's progress, or a finished one without images (failed, canceled...)."""
-    with st.container(border=True):
+    with st.container(border=True) if framed else contextlib.nullcontext():
         if job.active:
             _progress(job, key=key, actions=actions)
         else:

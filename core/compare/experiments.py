@@ -304,6 +304,46 @@ def run_plan(
     return RunOutcome(exp_id, submitted, tuple(errors))
 
 
+def retry_cell(
+    store: Store,
+    experiment_id: str,
+    row: int,
+    col: int,
+    *,
+    runner: Any,
+    key_for: Callable[[str], str | None] = lambda _p: None,
+) -> str | None:
+    """Run one finished-without-image cell again with the request its job sent; None, or why it cannot.
+
+    Only this cell is sent: the others keep their results. The new jobs take the cell's place and the
+    failed ones are kept under ``earlier_job_ids`` (History still has them, with what they cost).
+    """
+    from core.spend.budget import BudgetExceeded
+
+    summary = history_ops.get_experiment(store, experiment_id)
+    layout = parse_layout(summary.notes if summary else None)
+    if layout is None:
+        return "This comparison has no layout to retry a cell in."
+    entry = next((e for e in layout["cells"] if e["row"] == row and e["col"] == col), None)
+    jobs = store.get_jobs(entry.get("job_ids", [])) if entry else []
+    if entry is None or not jobs:
+        return "This cell has no earlier request to send again."
+    if any(j.active or j.status == "succeeded" for j in jobs):
+        return "This cell is running or has its image; only a failed cell is run again."
+    try:
+        request = store.load_request(jobs[0].id)
+        run = store.get_run(jobs[0].run_id, with_jobs=False)
+        done = runner.submit(entry["provider"], request, endpoint=entry.get("endpoint", "live"),
+                             api_key=key_for(entry["provider"]), label=run.label if run else None,
+                             experiment_id=experiment_id)
+    except (BudgetExceeded, ProviderError, ValueError, KeyError, OSError) as err:
+        return str(err)
+    entry["earlier_job_ids"] = list(entry.get("earlier_job_ids", [])) + list(entry["job_ids"])
+    entry["run_id"], entry["job_ids"], entry["error"] = done.run_id, list(done.job_ids), None
+    history_ops.save_experiment_notes(store, experiment_id, layout)
+    return None
+
+
 # --- reading back ------------------------------------------------------------------------------
 def parse_layout(notes: str | None) -> dict[str, Any] | None:
     """The grid layout kept in an experiment's notes, or None for plain notes."""

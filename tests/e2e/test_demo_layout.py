@@ -114,3 +114,68 @@ def test_phone_reaches_generate_and_sees_the_simulated_notice(app_server, page, 
     page.locator('[data-testid="stMain"] [data-testid="stImage"] img:visible').first.scroll_into_view_if_needed()
     page.wait_for_timeout(500)
     page.screenshot(path=str(artifacts_dir / "demo-phone-3-result.png"))
+
+
+# Cards of a comparison: pairs that overlap, and children (text, badges, buttons, stars) outside their card or
+# cut by an ellipsis.
+_CARD_FAULTS = """() => {
+  const cards = [...document.querySelectorAll('[class*="st-key-compare_"][class*="_card"]')];
+  const boxes = cards.map(c => c.getBoundingClientRect());
+  const overlaps = [];
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const a = boxes[i], b = boxes[j];
+    if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1)
+      overlaps.push([i, j]);
+  }
+  const outside = [];
+  cards.forEach((c, i) => {
+    const box = boxes[i];
+    c.querySelectorAll('p, span, button, img, [data-testid="stFeedback"]').forEach(e => {
+      const r = e.getBoundingClientRect();
+      if (r.width === 0 || r.height === 0) return;
+      const cut = e.children.length === 0 && (e.scrollWidth > e.clientWidth + 1 || e.textContent.trim().endsWith('…'));
+      if (r.left < box.left - 1 || r.right > box.right + 1 || cut) outside.push(`${i}: ${e.textContent.trim()}`);
+    });
+  });
+  return {cards: cards.length, overlaps, outside, lefts: [...new Set(boxes.map(b => Math.round(b.left)))].length};
+}"""
+
+
+def _eight_cells(page, url: str) -> None:
+    page.goto(url.rstrip("/") + "/compare")
+    page.get_by_role("heading", name="Compare").wait_for(timeout=30_000)
+    prompt = page.get_by_label("Prompt", exact=True)
+    prompt.fill("A lighthouse on a cliff at dawn, watercolour")
+    prompt.press("Control+Enter")
+    _idle(page)
+    for label, name in (("Providers", "Apiframe"), ("Providers", "EvoLink"), ("Quality tiers", "High")):
+        box = page.get_by_label(label)  # OpenAI, core.today and Medium are picked already
+        box.click()
+        box.fill(name)
+        box.press("Enter")
+        _idle(page)
+    page.keyboard.press("Escape")
+    run = page.get_by_role("button", name=re.compile(r"^Run 8 images"))
+    run.scroll_into_view_if_needed()
+    run.click()
+    page.get_by_text(re.compile(r"8 side by side · made .* · 8 done")).wait_for(timeout=120_000)
+    page.wait_for_timeout(2000)
+    _idle(page)
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_an_eight_cell_compare_wraps_without_overlap_or_cut_text(app_server, page, artifacts_dir, viewport):
+    page.set_viewport_size(viewport)
+    _eight_cells(page, app_server.url)
+    page.locator('[class*="st-key-compare_"][class*="_card"]').nth(7).scroll_into_view_if_needed()
+    page.wait_for_timeout(1000)
+    found = page.evaluate(_CARD_FAULTS)
+    assert found["cards"] == 8, found
+    assert found["overlaps"] == [], found
+    assert found["outside"] == [], found
+    assert found["lefts"] <= (4 if viewport is DESKTOP else 1), found  # at most four cards side by side
+    assert page.evaluate(_CUT_METRICS) == []
+    name = "desktop" if viewport is DESKTOP else "phone"
+    page.set_viewport_size({"width": viewport["width"], "height": 3200 if viewport is DESKTOP else 7000})
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(artifacts_dir / f"demo-{name}-compare-8.png"))
