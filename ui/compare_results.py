@@ -7,7 +7,6 @@ reruns the page once so the sidebar's spend catches up.
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
 import streamlit as st
@@ -15,7 +14,7 @@ from streamlit.errors import StreamlitAPIException
 
 from core.compare import experiments
 from core.compare.experiments import Grid, GridCell
-from core.exports import contact_sheet
+from core.exports import contact_sheet, downloads
 from core.history import ops as history_ops
 from core.history.store import Store
 from core.history.views import JobView
@@ -31,7 +30,7 @@ REFRESH_SECONDS = 1.0
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:50] or "experiment"
+    return downloads.file_slug(text)
 
 
 def render(experiment_id: str) -> None:

@@ -132,22 +132,35 @@ def _pictures(job: JobView) -> None:
     job_ui.error_card(job, key=f"history_err_{job.id}", actions=True)
 
 
+def vs_estimate(billed: Decimal, est: Decimal | None) -> tuple[str | None, bool]:
+    """(the delta text, whether it is a real difference); "±0%" when the bill is the estimate (said neutrally)."""
+    if not est:
+        return None, False
+    pct = (billed - est) / est * 100
+    if abs(pct) < Decimal("0.5"):
+        return "±0% vs estimate", False
+    return f"{pct:+.0f}% vs estimate", True
+
+
 def _facts(job: JobView) -> None:
-    c1, c2, c3 = st.columns(3)
+    # Each figure as wide as its text (a row that wraps), never cut to "$0.2…" by a narrow column.
+    row = st.container(horizontal=True, gap="large")
+    c1 = c2 = c3 = row
     est = job.estimate.usd if job.estimate else None
-    c1.metric("Estimated", format_usd(est))
+    c1.metric("Estimated", format_usd(est), width="content")
     if job.billed is None:
-        c2.metric("Billed", "—", help="Not settled yet.")
+        c2.metric("Billed", "—", help="Not settled yet.", width="content")
     elif job.billed.estimated:
-        c2.metric("Billed", format_usd(job.billed.usd), help="The provider reported no cost: the estimate is counted.")
+        c2.metric("Billed", format_usd(job.billed.usd), help="The provider reported no cost: the estimate is counted.",
+                  width="content")
     elif job.billed.usd == 0:
-        c2.metric("Billed", "$0.00", help="Not charged.")
+        c2.metric("Billed", "$0.00", help="Not charged.", width="content")
     else:
-        delta = None
-        if est and job.billed.usd is not None:
-            delta = f"{(job.billed.usd - est) / est * 100:+.0f}% vs estimate"
-        c2.metric("Billed", format_usd(job.billed.usd), delta=delta, delta_color="inverse")
-    c3.metric("Took", fmt.seconds(hc.took(job)))
+        delta, differs = vs_estimate(job.billed.usd, est) if job.billed.usd is not None else (None, False)
+        # No difference is no news: grey and without an arrow, not a red overspend alarm.
+        c2.metric("Billed", format_usd(job.billed.usd), delta=delta, width="content",
+                  delta_color="inverse" if differs else "off", delta_arrow="auto" if differs else "off")
+    c3.metric("Took", fmt.seconds(hc.took(job)), width="content")
     st.caption(f"Made {hc.when(job.queued_at)} · {hc.stamp(job.queued_at)}")
 
 

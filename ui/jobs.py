@@ -23,6 +23,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from core.exports import downloads
 from core.history import explain
 from core.history.views import ImageView, JobView, Money
 from core.images import keep_outside as maskkeep
@@ -342,7 +343,7 @@ def result_card(job: JobView, image: ImageView, *, key: str, actions: bool = Tru
             st.download_button(
                 "Download",
                 data=_download_data(job.id, str(shown), image.format),
-                file_name=f"image-studio-{job.provider}-{job.id[:8]}-{image.idx + 1}.{ext}",
+                file_name=downloads.image_file_name(job, image).rsplit(".", 1)[0] + f".{ext}",
                 mime=MIME_BY_FORMAT.get(image.format, "application/octet-stream"),
                 key=f"{key}_dl",
                 icon=":material/download:",

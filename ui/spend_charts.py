@@ -20,6 +20,10 @@ _PALETTE = ["#4c6ef5", "#12b886", "#f59f00", "#e64980", "#7950f2", "#868e96"]
 _QUALITIES = [*QUALITY_ORDER, "(deleted)"]
 
 
+# Every chart lists providers in the registry's order (then anything else, e.g. "(deleted)"), never alphabetically.
+_PROVIDER_ORDER = [registry.label(p) for p in PROVIDERS]
+
+
 def _providers(df: pd.DataFrame) -> alt.Scale:
     """Providers with data only (no legend entries for absent ones), each in its own fixed colour."""
     labels = [registry.label(p) for p in PROVIDERS]
@@ -95,7 +99,7 @@ def estimate_vs_billed(df: pd.DataFrame) -> alt.Chart:
         alt.Chart(_with_text(long, "usd"))
         .mark_bar()
         .encode(
-            x=alt.X("provider:N", title=None, axis=alt.Axis(labelAngle=0)),
+            x=alt.X("provider:N", title=None, sort=_PROVIDER_ORDER, axis=alt.Axis(labelAngle=0)),
             xOffset=alt.XOffset("what:N", sort=["Estimated", "Billed"]),
             y=alt.Y("usd:Q", axis=_usd_axis()),
             color=alt.Color("what:N", sort=["Estimated", "Billed"],
@@ -117,7 +121,7 @@ def latency(df: pd.DataFrame) -> alt.LayerChart:
     """p50 as a bar, p95 as a tick above it, per provider and quality."""
     order = [q for q in _QUALITIES if q in set(df["quality"])]
     base = alt.Chart(df).encode(
-        x=alt.X("provider:N", title=None, axis=alt.Axis(labelAngle=0)),
+        x=alt.X("provider:N", title=None, sort=_PROVIDER_ORDER, axis=alt.Axis(labelAngle=0)),
         xOffset=alt.XOffset("quality:N", sort=order),
         tooltip=[
             alt.Tooltip("provider:N", title="Provider"),

@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import io
 import json
+import re
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = [
     "build_zip",
     "csv_cell",
     "csv_text",
+    "file_slug",
     "image_file_name",
     "image_with_recipe",
     "job_metadata",
@@ -122,11 +124,21 @@ def image_with_recipe(job: JobView, image: ImageView, run: Mapping[str, Any] | N
         return data  # a format recipes cannot go into (GIF): the image as it came
 
 
+def file_slug(text: str, limit: int = 50, default: str = "experiment") -> str:
+    """A name's safe file-name form: lower-case words joined by "-", never starting or ending with one.
+
+    Cut at ``limit`` first, then trimmed: cutting after trimming could leave a stray "-" at the end.
+    """
+    words = re.sub(r"[^a-z0-9]+", "-", text.lower())[:limit].strip("-")
+    return words or default
+
+
 def image_file_name(job: JobView, image: ImageView) -> str:
+    """One image's download name, the same from every page: ``20261201-120007_openai_medium_ab12cd34.png``."""
     stamp = job.queued_at.strftime("%Y%m%d-%H%M%S") if job.queued_at else "image"
     ext = EXT_BY_FORMAT.get(image.format, image.format)
-    suffix = f"-{image.idx + 1}" if image.idx else ""
-    return f"{stamp}_{job.provider}_{job.quality}_{job.id[:8]}{suffix}.{ext}"
+    suffix = f"_{image.idx + 1}" if image.idx else ""
+    return f"{stamp}_{file_slug(job.provider, default='provider')}_{job.quality}_{job.id[:8]}{suffix}.{ext}"
 
 
 def _seconds(job: JobView) -> float | None:
