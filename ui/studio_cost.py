@@ -172,6 +172,7 @@ def details(provider: str, request: ImageRequest, batch: draft.Batch, view: Cost
     table = _compare_table(request, batch.prompts or (request.prompt,), provider)
     if table is not None:
         st.markdown("**The same batch elsewhere**")
-        st.dataframe(table.style.map(_highlight), width="stretch")
+        # A static table wraps its cells to the form's column; a data grid there would scroll sideways.
+        st.table(table.style.map(_highlight))
         st.caption("★ cheapest · ● your choice · ? price not confirmed by the provider. "
                    "Credits are converted at each provider's credit value.")

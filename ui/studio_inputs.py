@@ -292,20 +292,37 @@ def _mask_mode(drawable: bool) -> str:
     return mode or "none"  # required=True: never empty, but the widget's type allows it
 
 
+CANVAS_WIDTH = 340
+BRUSH = "studio_mask_brush"
+CANVAS_GEN = "studio_mask_canvas_generation"  # a new canvas key empties it (its strokes live in the browser)
+
+
+def _clear_canvas() -> None:
+    st.session_state[CANVAS_GEN] = st.session_state.get(CANVAS_GEN, 0) + 1
+
+
 def _drawn_mask(canvas: Callable[..., Any], first: ss.TrayItem, info: ImageInfo | None) -> bytes | None:
     """The strokes painted over the first image as a mask at its size; None until something is painted."""
     w, h = info.display_size if info else (1024, 1024)
-    width = 560
+    # Fits the form's column at 1400 px and a phone's width (the canvas has a fixed pixel size).
+    width = CANVAS_WIDTH
     height = max(64, round(width * h / w))
+    tools = st.container(horizontal=True, vertical_alignment="bottom")
+    st.session_state.setdefault(BRUSH, 28)
+    brush = tools.slider("Brush size", 4, 96, key=BRUSH, step=2, width=200, persist_state="session",
+                         help="Width of the brush in canvas pixels.")
+    tools.button("Clear the mask", key="studio_mask_clear", icon=":material/ink_eraser:", on_click=_clear_canvas,
+                 help="Remove every stroke and start again (the canvas's own arrow undoes the last one).")
+    generation = st.session_state.get(CANVAS_GEN, 0)
     result = canvas(
-        stroke_width=28,
+        stroke_width=int(brush),
         stroke_color="rgba(255, 0, 110, 0.55)",
         background_image=_thumb(first.data) or first.data,
         height=height,
         width=width,
         drawing_mode="freedraw",
         return_image_data=True,
-        key=ss.MASK_CANVAS,
+        key=ss.MASK_CANVAS if generation == 0 else f"{ss.MASK_CANVAS}_{generation}",
     )
     st.caption("Paint over what should change. Unpainted areas are kept.")
     strokes = result.image_data if result is not None else None

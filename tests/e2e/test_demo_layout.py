@@ -179,3 +179,53 @@ def test_an_eight_cell_compare_wraps_without_overlap_or_cut_text(app_server, pag
     page.set_viewport_size({"width": viewport["width"], "height": 3200 if viewport is DESKTOP else 7000})
     page.wait_for_timeout(1500)
     page.screenshot(path=str(artifacts_dir / f"demo-{name}-compare-8.png"))
+
+
+def _png(w: int, h: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h), (40, 120, 200)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_mask_canvas_fits_its_column_with_brush_and_clear_then_before_after(app_server, page, artifacts_dir):
+    page.set_viewport_size(DESKTOP)
+    _studio(page, app_server.url)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
+        files=[{"name": "room.png", "mimeType": "image/png", "buffer": _png(1024, 768)}])
+    page.get_by_text("1024×768").first.wait_for(timeout=30_000)
+    _idle(page)
+    page.get_by_role("radiogroup", name="Mask").get_by_role("radio", name="Draw on the first image").click()
+    _idle(page)
+    canvas = page.locator('[data-testid="stMain"] canvas').first
+    canvas.wait_for(timeout=30_000)
+    page.get_by_role("slider", name="Brush size").wait_for(timeout=15_000)
+    page.get_by_role("button", name="Clear the mask").wait_for(timeout=15_000)
+    column = page.locator('[data-testid="stMain"] [data-testid="stColumn"]:has(canvas)').first.bounding_box()
+    box = canvas.bounding_box()
+    assert column and box, (box, column)
+    assert column["x"] - 1 <= box["x"] and box["x"] + box["width"] <= column["x"] + column["width"] + 1, (box, column)
+    overflow = page.evaluate("""() => [...document.querySelectorAll('[data-testid="stMain"] *')]
+        .filter(e => getComputedStyle(e).overflowX === 'auto' && e.scrollWidth > e.clientWidth + 1)
+        .map(e => (e.dataset.testid || e.className) + ' ' + e.scrollWidth + '>' + e.clientWidth)""")
+    assert overflow == [], f"something scrolls sideways: {overflow}"
+    # Paint a stroke, then generate the edit: the output pane offers the before/after split.
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x - 40, y)
+    page.mouse.down()
+    page.mouse.move(x + 40, y, steps=8)
+    page.mouse.up()
+    _idle(page)
+    page.screenshot(path=str(artifacts_dir / "demo-desktop-4-mask.png"))
+    box_prompt = page.get_by_label("Prompt", exact=True)
+    box_prompt.fill("Put a red sofa in the room")
+    box_prompt.press("Control+Enter")
+    _idle(page)
+    page.get_by_role("button", name=re.compile(r"^Generate 1 image")).click()
+    page.get_by_text("Before / after").wait_for(timeout=90_000)
+    page.get_by_role("slider", name=re.compile("Input")).wait_for(timeout=15_000)
+    _idle(page)
+    page.screenshot(path=str(artifacts_dir / "demo-desktop-5-before-after.png"))
