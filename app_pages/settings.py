@@ -14,6 +14,7 @@ from providers import registry
 from providers.registry import PROVIDERS
 from providers.types import QUALITY_WORDS
 from ui import auth, services, sidebar, state
+from ui import format as fmt
 
 sidebar.ensure()
 st.title("Settings")
@@ -144,13 +145,19 @@ if rows:
     frame = pd.DataFrame(rows)
     shown = [c for c in ("provider", "model", "item", "price", "unit", "usd", "confirmed", "source", "checked")
              if c in frame.columns]
+    # Plain words, not the catalogue's keys (text_input_cached, openai, per_1m_tokens ...).
+    frame["model"] = [registry.model_label(r["model"], r["provider"]) for r in rows]
+    frame["provider"] = frame["provider"].map(registry.label)
+    frame["item"] = frame["item"].map(fmt.price_item)
     st.dataframe(
         frame[shown],
         hide_index=True,
         width="stretch",
         column_config={
-            "confirmed": st.column_config.CheckboxColumn("confirmed", help="Unconfirmed prices rest on no public "
+            "provider": "Provider", "model": "Model", "item": "What is priced", "price": "Price", "unit": "Per",
+            "usd": "In US dollars", "checked": "Checked on",
+            "confirmed": st.column_config.CheckboxColumn("Confirmed", help="Unconfirmed prices rest on no public "
                                                          "source of the provider's own; treat them as guesses."),
-            "source": st.column_config.LinkColumn("source"),
+            "source": st.column_config.LinkColumn("Source"),
         },
     )

@@ -49,3 +49,15 @@ def test_file_names_have_no_stray_dash():
         for image in job.images:
             stem = downloads.image_file_name(job, image).rsplit(".", 1)[0]
             assert not stem.endswith(("-", "_")) and "--" not in stem and "__" not in stem, stem
+
+
+def test_settings_price_table_speaks_plain_words():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app_pages" / "settings.py"), default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = next(d.value for d in at.dataframe if "item" in d.value.columns)
+    items = set(table["item"])
+    assert "Prompt text in, cached" in items and "High quality" in items
+    assert not [i for i in items if "_" in i], items  # no raw catalogue key like text_input_cached
+    assert set(table["provider"]) <= {"OpenAI", "core.today", "Apiframe", "EvoLink"}
