@@ -1,7 +1,7 @@
 """The Studio page in a real browser: a template batch, its cost, two images, a download.
 
 Also takes the README screenshot (docs/screenshot.png, with IMAGE_STUDIO_UPDATE_SCREENSHOT=1):
-the page with its results and their cost.
+the Studio at 1400×1000 right after Generate, the new image in the first screen.
 """
 
 from __future__ import annotations
@@ -95,11 +95,13 @@ def test_template_batch_to_two_images_and_a_download(app_server, page, artifacts
     carried = recipe.extract(data)
     assert carried and any(h in carried["params"]["prompt"] for h in HEADLINES)
 
-    # The whole page, form and results, for the README.
+    # The Studio right after Generate, as a newcomer sees it at 1400×1000: the form and its cost on the left,
+    # the new image large on the right, in the first screen. This is the README picture.
     page.locator('[data-testid="stToast"]').first.wait_for(state="detached", timeout=20_000)
-    page.set_viewport_size({"width": 1440, "height": 2140})
     page.get_by_role("heading", name="Studio").first.scroll_into_view_if_needed()
     _settle(page)
+    first = page.locator('[data-testid="stMain"] [data-testid="stImage"] img:visible').first.bounding_box()
+    assert first is not None and 0 <= first["y"] < 1000 and first["width"] >= 400, first
     final = artifacts_dir / "studio-2-results.png"
     page.screenshot(path=str(final))
     if os.environ.get("IMAGE_STUDIO_UPDATE_SCREENSHOT"):  # the README picture changes only on purpose
