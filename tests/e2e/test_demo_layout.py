@@ -229,3 +229,37 @@ def test_mask_canvas_fits_its_column_with_brush_and_clear_then_before_after(app_
     page.get_by_role("slider", name=re.compile("Input")).wait_for(timeout=15_000)
     _idle(page)
     page.screenshot(path=str(artifacts_dir / "demo-desktop-5-before-after.png"))
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_spend_opens_on_simulated_and_history_detail_figures_are_whole(app_server, page, artifacts_dir, viewport):
+    import sqlite3
+
+    page.set_viewport_size(DESKTOP)
+    _studio(page, app_server.url)
+    _type_prompt(page)
+    _generate_and_wait(page)
+    page.set_viewport_size(viewport)
+    name = "desktop" if viewport is DESKTOP else "phone"
+
+    page.goto(app_server.url.rstrip("/") + "/spend")
+    page.get_by_role("heading", name="Spend").wait_for(timeout=30_000)
+    _idle(page)
+    selected = page.get_by_role("tab", selected=True)
+    assert "Simulated" in selected.inner_text(), "a no-key demo opens on its simulated spend"
+    page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=30_000)
+    assert page.evaluate(_CUT_METRICS) == []
+    page.screenshot(path=str(artifacts_dir / f"demo-{name}-spend.png"))
+
+    with sqlite3.connect(app_server.data_dir / "core.db") as db:
+        (job_id,) = db.execute("select id from jobs").fetchone()
+    page.goto(app_server.url.rstrip("/") + f"/history?job={job_id}")
+    page.locator('[data-testid="stMetric"]').filter(has_text="Billed").first.wait_for(timeout=30_000)
+    _idle(page)
+    assert page.evaluate(_CUT_METRICS) == []
+    billed = page.locator('[data-testid="stMetric"]').filter(has_text="Billed").first
+    delta = billed.locator('[data-testid="stMetricDelta"]')
+    if delta.count():  # the emulator bills the estimate: said as no change, not a red rise
+        assert "±0%" in delta.inner_text()
+        assert delta.locator("svg").count() == 0, "no arrow for no change"
+    page.screenshot(path=str(artifacts_dir / f"demo-{name}-history-detail.png"))
