@@ -18,7 +18,7 @@ from core.exports import contact_sheet, downloads
 from core.history import ops as history_ops
 from core.history.store import Store
 from core.history.views import JobView
-from core.spend.money import format_usd
+from core.spend.money import format_amount, format_usd
 from providers import registry
 from providers.types import QUALITY_WORDS
 from ui import format as fmt
@@ -251,6 +251,16 @@ def _open_in_history(job_id: str) -> None:
         st.info("Open History from the menu to see this result in full.")
 
 
+def _money_text(job: JobView, usd: Decimal | None) -> str:
+    """Dollars, or the provider's own unit (credits) where no dollar value is known: never a bare "—"."""
+    if usd is not None:
+        return format_usd(usd)
+    money = job.billed if job.billed is not None and job.billed.amount is not None else job.estimate
+    if money is not None and money.amount is not None and money.unit:
+        return format_amount(money.amount, money.unit)
+    return format_usd(None)
+
+
 def _result(grid: Grid, job: JobView, key: str, label: str, cheapest: str | None, fastest: str | None) -> None:
     image = job.images[0]
     with st.container(border=True, key=f"{key}_card"):
@@ -272,7 +282,7 @@ def _result(grid: Grid, job: JobView, key: str, label: str, cheapest: str | None
                 st.badge("Simulated", icon=":material/science:", color="gray")
         cost = hc.cost_value(job)
         how = "billed" if job.billed and not job.billed.estimated else "est."
-        st.markdown(f"**{format_usd(cost)}** {how} · took **{fmt.seconds(hc.took(job))}**")
+        st.markdown(f"**{_money_text(job, cost)}** {how} · took **{fmt.seconds(hc.took(job))}**")
         dims = f"{image.width}×{image.height}" if image.width and image.height else job.size
         st.caption(f"{registry.label(job.provider)} · {registry.model_label(job.model, job.provider)} · "
                    f"{QUALITY_WORDS.get(job.quality, job.quality)} · {dims}")

@@ -34,6 +34,7 @@ def test_eight_side_by_side_wrap_in_rows_of_four_with_their_labels_inside(emulat
     assert labels <= set(inside), (labels, inside)
     times = [m.value for m in at.markdown if " · took **" in m.value and m.value.endswith(" s**")]
     assert len(times) == 8, times  # each cell's cost and time
+    assert not [v for v in times if v.startswith("**—**")], "Apiframe's cells say their credits, not a bare dash"
 
 
 def test_one_failed_cell_runs_again_and_the_others_keep_their_results(emulator, store):  # noqa: F811
