@@ -16,12 +16,13 @@ __all__ = ["link_for", "render", "table"]
 
 
 def link_for(review: Review) -> str:
-    """The address a voter opens: this app's own, with the review's unguessable token."""
-    base = (st.context.url or "").split("?")[0].rstrip("/")
+    """The address a voter opens: this app's root with the review's unguessable token (app.py then serves
+    the voting page alone, as the only, default page, so no other path is needed)."""
+    base = (st.context.url or "").split("?")[0].split("#")[0].rstrip("/")
     for tail in ("/review", "/compare", "/history"):
         if base.endswith(tail):
             base = base[: -len(tail)]
-    return f"{base}/review?review={review.token}"
+    return f"{base}/?review={review.token}"
 
 
 def table(res: Results) -> pd.DataFrame:

@@ -88,4 +88,4 @@ def results(review: Review, votes: Sequence[StoredVote]) -> Results:
 
 def candidate_words(c: CandidateResult) -> str:
     """provider · model · quality, in the words people read (for results pages and reports only)."""
-    return f"{registry.label(c.provider)} · {c.model} · {c.quality}"
+    return f"{registry.label(c.provider)} · {registry.model_label(c.model, c.provider)} · {c.quality}"

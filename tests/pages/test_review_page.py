@@ -151,7 +151,7 @@ def test_results_for_the_maker_match_the_stored_votes_and_close_works(store, bro
         expected = "no wins" if c.wins == 0 else f"${price * 2 / Decimal(str(c.wins)):.4f}"
         assert row["Cost per winning image"] == expected
     assert sum("best value" in r for r in shown["Candidate"]) == 1
-    assert re.search(r"/review\?review=" + re.escape(token), "\n".join(c.value for c in page.code))
+    assert re.search(r"/\?review=" + re.escape(token), "\n".join(c.value for c in page.code))
     page.button(key=f"review_close_{review.id}").click().run()
     assert reviews.get(review.id).closed
 
