@@ -35,7 +35,7 @@ from providers.errors import ProviderError
 from providers.registry import PROVIDERS
 from providers.types import MIME_BY_FORMAT
 from ui import format as fmt
-from ui import pages, services, studio_actions, text
+from ui import pages, review_locality, services, studio_actions, text
 
 __all__ = ["REFRESH_SECONDS", "error_card", "job_card", "live_panel", "result_card"]
 
@@ -303,6 +303,7 @@ def result_card(job: JobView, image: ImageView, *, key: str, actions: bool = Tru
                     f"{fmt.nbytes(image.bytes)}")
         st.caption(_prompt_line(job))
         st.caption(_cost_line(job))
+        review_locality.spill_caption(job, image, key=key, kept=kept is not None)
         if kept is not None:
             st.caption(
                 f":material/layers: Original kept outside the mask: the model had changed {kept.percent:g}% "

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 import pandas as pd
 import streamlit as st
 
 from core.accounts import PermissionDenied
+from core.exports.report import ReportItem, build_report
 from core.review.results import Results, candidate_words, results
 from core.review.store import Review, ReviewError
 from core.spend.money import format_usd
@@ -38,6 +41,23 @@ def table(res: Results) -> pd.DataFrame:
             "Cost per winning image": format_usd(c.cost_per_win) if c.cost_per_win is not None else "no wins",
         })
     return pd.DataFrame(rows)
+
+
+def report_html(review_id: str) -> str:
+    """The stakeholder HTML report (core.exports.report) of a review: its verdict, then every image in it."""
+    store = reviews()
+    review = store.get(review_id)
+    if review is None:
+        return ""
+    jobs = {j.id: j for j in store.store.get_jobs(list(dict.fromkeys(i.job_id for i in review.items)))}
+    items = []
+    for it in review.items:
+        job = jobs.get(it.job_id)
+        image = next((im for im in job.images if im.idx == it.image_idx), None) if job else None
+        if job is not None:
+            items.append(ReportItem(job, image, heading=candidate_words(it)))
+    return build_report(review.name, items, subtitle="Blind review",
+                        reviews=[(review.name, results(review, store.votes(review.id)))])
 
 
 def _close(review_id: str) -> None:
@@ -81,6 +101,10 @@ def render() -> None:
                 with st.expander(f"Comments ({len(res.comments)})"):
                     for c in res.comments:
                         st.markdown(f"- {text.md(c)}")
+            st.download_button("Report (HTML)", data=functools.partial(report_html, review.id),
+                               file_name="review-report.html", mime="text/html", key=f"review_report_{review.id}",
+                               icon=":material/description:", on_click="ignore",
+                               help="One file with the verdict and every image, for people without the app.")
             if not review.closed and store.may_close(review, user):
                 st.button("Close this review", key=f"review_close_{review.id}", icon=":material/lock:",
                           on_click=_close, args=(review.id,), help="Stop taking votes. The results stay.")

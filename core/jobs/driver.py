@@ -40,6 +40,7 @@ from core.jobs.settlement import (
     reported_cost,
     unsent_billing,
 )
+from core.review import locality
 from providers.base import Provider
 from providers.errors import (
     AuthError,
@@ -430,6 +431,7 @@ class JobDriver:
             return
         if not self.finish("succeeded", billing, images=infos, provider_seconds=provider_seconds):
             raise LostClaim
+        locality.record(self.ctx.store.engine, self.job.id, self.request, [o.data for o in outputs])  # masked edits
 
     def _download(self, status: JobStatus) -> list[OutputImage] | ProviderError:
         ctx = self.ctx

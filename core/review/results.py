@@ -86,6 +86,6 @@ def results(review: Review, votes: Sequence[StoredVote]) -> Results:
                    comments=tuple(v.comment for v in votes if v.comment))
 
 
-def candidate_words(c: CandidateResult) -> str:
+def candidate_words(c: CandidateResult | Item) -> str:
     """provider · model · quality, in the words people read (for results pages and reports only)."""
     return f"{registry.label(c.provider)} · {registry.model_label(c.model, c.provider)} · {c.quality}"

@@ -62,3 +62,24 @@ def test_no_votes_no_best_value(store: Store) -> None:
     review = ReviewStore(store).create("r", finished_jobs(store), MAKER)
     out = results(review, [])
     assert all(not c.best_value and c.votes == 0 and c.cost_per_win is None for c in out.candidates)
+
+
+def test_the_html_report_shows_the_verdict(store: Store) -> None:
+    from core.exports.report import build_report
+
+    reviews = ReviewStore(store)
+    review = reviews.create("Tiers <b>", finished_jobs(store), MAKER)
+    fox = [i for i in review.items if i.prompt == "a red fox in snow"]
+    high = next(i.idx for i in fox if i.quality == "high")
+    low = next(i.idx for i in fox if i.quality == "low")
+    for voter in ("a", "b", "c"):
+        v = Identity(user_id=voter, email=f"{voter}@example.com", name=voter, role="viewer")
+        reviews.vote(review, v, voter_key(v, None), high, low, "left")
+    res = results(review, reviews.votes(review.id))
+    html = build_report("Report", [], reviews=[(review.name, res)])
+    assert "Blind review: Tiers &lt;b&gt;" in html and "Tiers <b>" not in html  # the name is escaped
+    assert "3 votes from 3 voters" in html
+    by = {c.quality: c for c in res.candidates}
+    assert by["high"].cost_per_win == Decimal("0.167") and "$0.1670" in html  # won all three: the price itself
+    assert "no wins" in html  # low never won
+    assert html.count("best value") == 1
