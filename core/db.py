@@ -33,6 +33,7 @@ __all__ = [
     "ACCOUNT_TABLES",
     "ACTIVE_STATES",
     "ADDED_JOB_COLUMNS",
+    "REVIEW_TABLES",
     "FINISHED_STATES",
     "JOB_STATES",
     "MIGRATIONS",
@@ -42,6 +43,7 @@ __all__ = [
     "as_utc",
     "budget",
     "dispose_engines",
+    "edit_spill",
     "experiments",
     "get_engine",
     "images",
@@ -52,6 +54,9 @@ __all__ = [
     "migrate",
     "normalize_url",
     "read",
+    "review_items",
+    "review_votes",
+    "reviews",
     "role_grants",
     "run_inputs",
     "runs",
@@ -63,7 +68,7 @@ __all__ = [
 
 # The job states (JOB_STATES, ACTIVE_STATES, FINISHED_STATES) live in core.jobs.lifecycle.
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -322,6 +327,75 @@ stored_keys = sa.Table(
 ACCOUNT_TABLES = (users, role_grants, account_sessions, stored_keys)
 
 
+# --- blind reviews and edit spill (schema 5; core.review reads and writes them) -------
+# A review: images people vote on in pairs through a link carrying ``token`` (unguessable).
+reviews = sa.Table(
+    "reviews",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("token", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False, default=""),
+    sa.Column("created_by", sa.String(40), nullable=False),  # a users.id, or "local"
+    sa.Column("created_by_email", sa.String(320), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("seed", sa.BigInteger, nullable=False),  # left/right and tie-breaks of the schedule
+    sa.Column("closed_at", UTCDateTime, nullable=True),
+    sa.Column("closed_by", sa.String(40), nullable=True),
+)
+
+# The images of a review. The candidate and its price are for the results only: never sent to a voter.
+review_items = sa.Table(
+    "review_items",
+    metadata,
+    sa.Column("review_id", ID, sa.ForeignKey("reviews.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("idx", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("job_id", ID, nullable=False),  # no FK: deleting history must not rewrite a review's votes
+    sa.Column("image_idx", sa.Integer, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),  # the file, kept while the review is
+    sa.Column("prompt", sa.Text, nullable=False),  # pairs are only ever of one prompt
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("model", sa.String(64), nullable=False),
+    sa.Column("quality", sa.String(16), nullable=False),
+    sa.Column("price_usd", sa.String(40), nullable=True),  # per image, Decimal as text; NULL: not known
+)
+
+# One vote per voter per pair (item_a < item_b whichever side each was shown on).
+review_votes = sa.Table(
+    "review_votes",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("review_id", ID, sa.ForeignKey("reviews.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("voter", sa.String(80), nullable=False),  # "user:<users.id>" or "browser:<random id>"
+    sa.Column("voter_email", sa.String(320), nullable=True),
+    sa.Column("item_a", sa.Integer, nullable=False),
+    sa.Column("item_b", sa.Integer, nullable=False),
+    sa.Column("left_item", sa.Integer, nullable=False),  # as shown
+    sa.Column("right_item", sa.Integer, nullable=False),
+    sa.Column("choice", sa.String(8), nullable=False),  # left / right / tie
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("review_id", "voter", "item_a", "item_b", name="uq_review_votes_pair"),
+    sa.Index("ix_review_votes_review", "review_id", "item_a", "item_b"),
+)
+
+# How far a masked edit's result spilled outside its mask, measured once when it was stored.
+edit_spill = sa.Table(
+    "edit_spill",
+    metadata,
+    sa.Column("job_id", ID, primary_key=True),
+    sa.Column("idx", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("fraction", sa.Float, nullable=False),  # changed / total outside the mask
+    sa.Column("mean_change", sa.Float, nullable=False),  # 0..1 of full scale
+    sa.Column("changed", sa.BigInteger, nullable=False),
+    sa.Column("total", sa.BigInteger, nullable=False),
+    sa.Column("resized", sa.Boolean, nullable=False),
+    sa.Column("computed_at", UTCDateTime, nullable=False),
+    sa.ForeignKeyConstraint(["job_id", "idx"], ["job_images.job_id", "job_images.idx"], ondelete="CASCADE"),
+)
+
+REVIEW_TABLES = (reviews, review_items, review_votes, edit_spill)
+
+
 # --- engines ------------------------------------------------------------------------
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -439,6 +513,7 @@ def _create_tables(*tables: sa.Table) -> Migration:
 MIGRATIONS: dict[int, Migration] = {
     **{v: _add_job_columns(v) for v in ADDED_JOB_COLUMNS},
     4: _create_tables(*ACCOUNT_TABLES),  # accounts: users, role grants, sessions, encrypted keys
+    5: _create_tables(*REVIEW_TABLES),  # blind reviews (items, votes) and edit spill
 }
 
 
