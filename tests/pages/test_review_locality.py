@@ -7,6 +7,7 @@ import io
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
+from core import db
 from core.history.store import Store
 from core.history.views import Billing, Money, NewJob
 from core.jobs.claims import JobClaims
@@ -72,3 +73,24 @@ def test_a_local_edit_is_said_without_an_offer_and_an_unmasked_edit_gets_no_line
     assert not [b for b in local.button if b.label == "Keep the original outside the mask"]
     unmasked = _panel(_edit(store, spilled_rows=8, masked=False))
     assert not any("Edit spill" in c.value for c in unmasked.caption)
+
+
+def test_compare_cells_show_the_spill_of_masked_edits():
+    store = Store()
+    exp_id = store.create_experiment("Edits")
+    masked = _edit(store, spilled_rows=8)
+    plain = _edit(store, spilled_rows=8, masked=False)
+    with db.write(store.engine) as conn:
+        conn.execute(db.runs.update().where(db.runs.c.id.in_([j.run_id for j in store.get_jobs([masked, plain])]))
+                     .values(experiment_id=exp_id))
+
+    def script(exp_id: str) -> None:
+        from ui import compare_results
+
+        compare_results.render(exp_id)
+
+    at = AppTest.from_function(script, args=(exp_id,), default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    spills = [c.value for c in at.caption if "Edit spill" in c.value]
+    assert len(spills) == 1 and "10%" in spills[0], spills
+    assert not [b for b in at.button if b.label == "Keep the original outside the mask"]  # offered in Studio only
