@@ -101,3 +101,15 @@ def test_migration_5_adds_the_review_tables_to_a_version_4_database(store: Store
     review = ReviewStore(store).create("after migration", jobs, MAKER)
     assert len(review.items) == 6
     assert sa.inspect(store.engine).has_table("edit_spill")
+
+
+def test_deleting_the_jobs_keeps_the_reviews_images_and_votes(store: Store) -> None:
+    reviews = ReviewStore(store)
+    jobs = finished_jobs(store)
+    review = reviews.create("r", jobs, MAKER)
+    reviews.vote(review, VIEWER, voter_key(VIEWER, None), 0, 1, "left")
+    store.delete_jobs(jobs)
+    assert store.get_jobs(jobs) == []
+    kept = reviews.get(review.id)
+    assert kept == review and len(reviews.votes(review.id)) == 1
+    assert all((p := reviews.image_path(i)) is not None and p.exists() for i in kept.items)
