@@ -170,3 +170,22 @@ def test_a_maker_makes_a_review_link_from_a_compare_grid(store):
     (review,) = ReviewStore(store).list_reviews()
     assert review.name == "Which tier?" and len({i.candidate for i in review.items}) == 4
     assert any(f"review={review.token}" in c.value for c in at.code)
+
+
+def test_a_history_selection_makes_a_review_link(store):
+    reviews, _ = _review(store)
+    jobs = sorted({i.job_id for i in reviews.list_reviews()[0].items})
+
+    def script(ids: list[str]) -> None:
+        from ui import history_export
+
+        history_export.export_panel(ids, key="history_sel")
+
+    at = AppTest.from_function(script, args=(jobs,), default_timeout=60).run()
+    at.button(key="history_sel_review_make").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    made = reviews.list_reviews()[0]
+    assert made.name == "Review" and sorted({i.job_id for i in made.items}) == jobs
+    assert any(f"?review={made.token}" in c.value for c in at.code)
+    one = AppTest.from_function(script, args=(jobs[:1],), default_timeout=60).run()  # one result: no pair to vote on
+    assert "history_sel_review_make" not in [b.key for b in one.button]
