@@ -12,10 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from core import db
 from core import services as app_services
 from core.config import KeySource
 from core.history.store import Store
 from core.jobs.runner import JobRunner
+from core.spend import budget
 from providers.catalogue import Catalogue
 from ui import state
 
@@ -62,25 +64,17 @@ def session_key(provider: str) -> str | None:
 
 @dataclass(frozen=True)
 class SpendSummary:
+    """Today's spend as the sidebar shows it (the Spend page and the budget check read ``Store.spend``)."""
+
     endpoint: str
     today_usd: Decimal
-    total_usd: Decimal
     daily_cap: Decimal | None
-    total_cap: Decimal | None
     daily_left: Decimal | None
-    total_left: Decimal | None
 
 
 def spend_today(endpoint: str | None = None) -> SpendSummary:
     if endpoint is None:
         endpoint = route(state.selection().provider).endpoint
-    s = store().spend(endpoint)
-    return SpendSummary(
-        endpoint=endpoint,
-        today_usd=s.today,
-        total_usd=s.total,
-        daily_cap=s.caps.daily,
-        total_cap=s.caps.total,
-        daily_left=s.left_today,
-        total_left=s.left_total,
-    )
+    with db.read(store().engine) as conn:
+        spent, caps, left = budget.spent_today(conn, endpoint)  # today's rows only: flat in the ledger's size
+    return SpendSummary(endpoint=endpoint, today_usd=spent, daily_cap=caps.daily, daily_left=left)

@@ -71,3 +71,42 @@ def test_the_panel_looks_fast_only_around_the_expected_end():
     assert soon is not None and 0.3 < soon <= 0.5
     # The soonest of several decides.
     assert ui_jobs.next_refresh([at(2.0), at(17.0)]) == ui_jobs.NEAR_END_SECONDS
+
+
+def test_the_sidebar_spend_is_today_s_exact_figure_from_today_s_rows_alone(monkeypatch):
+    from decimal import Decimal
+
+    from core.spend import budget
+    from ui import services
+
+    store = app_services.store()
+    seed_jobs(store, 300)  # a week and more of ledger rows, live and simulated
+    store.set_caps(Decimal("5"), None)
+    for endpoint in ("live", "emulator"):
+        whole = store.spend(endpoint)
+        shown = services.spend_today(endpoint)
+        assert (shown.today_usd, shown.daily_cap, shown.daily_left) == (whole.today, whole.caps.daily,
+                                                                       whole.left_today)
+        assert whole.today < whole.total  # older days exist and are not counted as today's
+    # Only today's rows are read: the whole-ledger sums (total, pending) are not run for the sidebar.
+    seen: list[object] = []
+    real = budget._spent_nanos
+    monkeypatch.setattr(budget, "_spent_nanos", lambda conn, endpoint, since=None: seen.append(since) or real(
+        conn, endpoint, since))
+    services.spend_today("live")
+    assert seen == [budget.day_start()]
+
+
+def test_history_reads_its_filter_facets_once_not_on_every_rerun(monkeypatch):
+    from core.history import ops as history_ops
+
+    seed_jobs(app_services.store(), 20)
+    calls: list[int] = []
+    real = history_ops.facets
+    monkeypatch.setattr(history_ops, "facets", lambda store: calls.append(1) or real(store))
+    at = AppTest.from_file(str(ROOT / "app_pages" / "history.py"), default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.run()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(calls) == 1
