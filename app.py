@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 import streamlit as st
 
 from core import services as app_services
-from core.accounts import Action, Identity
+from core.accounts import Action, Identity, PermissionDenied
 
 
 @asynccontextmanager
@@ -41,7 +41,8 @@ PAGES: tuple[tuple[str, str, str, Action], ...] = (
     ("app_pages/compare.py", "Compare", ":material/compare:", "generate"),
     ("app_pages/history.py", "History", ":material/photo_library:", "view"),
     ("app_pages/spend.py", "Spend", ":material/payments:", "generate"),
-    ("app_pages/settings.py", "Settings", ":material/settings:", "manage_settings"),
+    # Makers come for their own keys; the owner-only parts check "manage_settings" / "set_caps" themselves.
+    ("app_pages/settings.py", "Settings", ":material/settings:", "use_own_key"),
 )
 
 
@@ -62,4 +63,7 @@ if st.runtime.exists():
     sidebar.mark_app_run()
     sidebar.render()
     auth.account_box(user)
-    page.run()
+    try:
+        page.run()
+    except PermissionDenied as denied:  # the server's check said no, whatever the page showed: say so
+        st.error(str(denied), icon=":material/block:")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from core import services as app_services
-from core.config import KeySource
+from core.accounts import Identity
 from core.history.store import Store
 from core.jobs.runner import JobRunner
 from providers.catalogue import Catalogue
@@ -26,7 +26,8 @@ class Route:
 
     provider: str
     endpoint: str  # live / emulator
-    key_source: KeySource
+    key_source: str  # session / secrets / environment / none, or yours / team (a stored key)
+    key_holder: str | None = None  # jobs.key_holder (core.services.KeyChoice)
 
     @property
     def simulated(self) -> bool:
@@ -49,15 +50,36 @@ def catalogue() -> Catalogue:
     return pricing().current()
 
 
-def route(provider: str) -> Route:
-    _, source = app_services.provider_key(provider, session=state.session_keys())
-    return Route(provider=provider, endpoint="live" if source != "none" else "emulator", key_source=source)
+def user() -> Identity:
+    """Who this run acts for (``ui.auth.current_user``): every write a page makes passes it on."""
+    from ui import auth
+
+    return auth.current_user()
 
 
-def session_key(provider: str) -> str | None:
-    """A key typed in Settings for this session (handed to the runner in memory only)."""
+def route(provider: str, who: Identity | None = None) -> Route:
+    choice = app_services.key_choice(who or user(), provider, state.session_keys())
+    return Route(provider=provider, endpoint=choice.endpoint, key_source=choice.source, key_holder=choice.holder)
+
+
+def session_key(provider: str, who: Identity | None = None) -> str | None:
+    """A key typed in Settings for this session (the local operator's only; handed to the runner in memory)."""
+    if not (who or user()).local:
+        return None
     value, source = app_services.provider_key(provider, session=state.session_keys())
     return value if source == "session" else None
+
+
+def member_id() -> str | None:
+    """The signed-in member whose own cap applies (None: the local operator, who has only the team's)."""
+    who = user()
+    return None if who.local else who.user_id
+
+
+def key_holder(provider: str) -> str | None:
+    """Whose stored key this person's next job of ``provider`` uses (None: a session or configured key)."""
+    found = route(provider)
+    return found.key_holder if found.key_holder not in ("session", "config") else None
 
 
 @dataclass(frozen=True)
@@ -69,12 +91,16 @@ class SpendSummary:
     total_cap: Decimal | None
     daily_left: Decimal | None
     total_left: Decimal | None
+    member_cap: Decimal | None = None  # the signed-in member's own daily cap
+    member_today: Decimal | None = None
+    member_left: Decimal | None = None
 
 
 def spend_today(endpoint: str | None = None) -> SpendSummary:
+    who = user()
     if endpoint is None:
-        endpoint = route(state.selection().provider).endpoint
-    s = store().spend(endpoint)
+        endpoint = route(state.selection().provider, who).endpoint
+    s = store().spend(endpoint, member=None if who.local else who.user_id)
     return SpendSummary(
         endpoint=endpoint,
         today_usd=s.today,
@@ -83,4 +109,7 @@ def spend_today(endpoint: str | None = None) -> SpendSummary:
         total_cap=s.caps.total,
         daily_left=s.left_today,
         total_left=s.left_total,
+        member_cap=s.caps.member_daily if not who.local else None,
+        member_today=s.member_today,
+        member_left=s.member_left,
     )
