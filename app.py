@@ -48,7 +48,14 @@ PAGES: tuple[tuple[str, str, str, Action], ...] = (
 
 def pages_for(user: Identity) -> list[st.Page]:
     allowed = [(path, title, icon) for path, title, icon, action in PAGES if user.can(action)]
-    return [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(allowed)]
+    if not allowed or allowed[0][0] == PAGES[0][0]:
+        return [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(allowed)]
+    # Someone without the Studio (a viewer): their first page keeps its own address (/history, which share
+    # links carry; a default page answers only at the root), and the root forwards to it.
+    pages = [st.Page(path, title=title, icon=icon) for path, title, icon in allowed]
+    first = pages[0]
+    return [st.Page(lambda: st.switch_page(first), title=first.title, url_path="start", default=True,
+                    visibility="hidden"), *pages]
 
 
 if st.runtime.exists():
