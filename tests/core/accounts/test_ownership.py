@@ -265,3 +265,29 @@ def test_budget_race_twenty_racers_across_four_members(store: Store, people) -> 
     assert sum(r["usd_nanos"] for r in rows) == usd_to_nanos(Decimal("0.70"))
     for m in members:
         assert sum(r["usd_nanos"] for r in rows if r["user_id"] == m.user_id) == accepted[m.user_id] * 70_000_000
+
+
+def test_budget_race_across_four_processes_one_member_each(store: Store, db_url: str, data_dir: Path,
+                                                            tmp_path: Path) -> None:
+    """4 processes x 5 racers, one member each: nobody past their own $0.21, the team's $0.70 exact."""
+    import json
+    import subprocess
+    import sys
+
+    store.set_caps(Decimal("0.70"), None, member_daily=Decimal("0.21"))
+    go = tmp_path / "go"
+    users = [f"member-{i}" for i in range(4)]
+    child = Path(__file__).with_name("budget_child.py")
+    procs = [subprocess.Popen([sys.executable, str(child), db_url, str(data_dir), user, "5", str(go)],
+                              stdout=subprocess.PIPE, text=True) for user in users]
+    time.sleep(1.0)  # let every child import and connect, so they race rather than queue at start-up
+    go.touch()
+    results = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    assert all(r["other"] == [] for r in results), results
+    assert all(r["accepted"] + r["refused"] == 5 for r in results)
+    assert all(r["accepted"] <= 3 for r in results), results
+    assert sum(r["accepted"] for r in results) == 10
+    rows = store.ledger_rows("live")
+    assert sum(r["usd_nanos"] for r in rows) == usd_to_nanos(Decimal("0.70"))
+    for user, result in zip(users, results, strict=True):
+        assert sum(1 for r in rows if r["user_id"] == user) == result["accepted"]
