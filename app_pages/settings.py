@@ -52,7 +52,10 @@ def _session_keys_form() -> None:
                 if value.strip():
                     keys[env] = value.strip()
             st.session_state[state.SESSION_KEYS] = keys
-            st.success("Saved for this session.")
+            # Jobs sent with a typed key that a restart forgot wait for it; this one is the operator's too.
+            resumed = sum(services.runner().supply_session_key(name, typed[cls.key_env], by=user)
+                          for name, cls in PROVIDERS.items() if typed[cls.key_env].strip())
+            st.success("Saved for this session." + (f" {resumed} waiting job(s) go on with it." if resumed else ""))
         if c2.form_submit_button("Forget typed keys"):
             st.session_state[state.SESSION_KEYS] = {}
             st.info("Keys typed in this session are forgotten.")

@@ -375,6 +375,13 @@ class JobClaims:
         with db.write(self.engine) as conn:
             self._update_owned(conn, job_id, owner, error_detail=_text(detail))
 
+    def session_key_jobs(self, provider: str) -> list[str]:
+        """Unfinished jobs of ``provider`` sent with a key typed in a session (``jobs.key_holder``)."""
+        j = db.jobs.c
+        with db.read(self.engine) as conn:
+            return list(conn.execute(sa.select(j.id).where(j.provider == provider, j.key_holder == "session",
+                                                           j.status.in_(ACTIVE_STATES))).scalars())
+
     def clear_note(self, job_id: str, owner: str, prefix: str) -> None:
         """Drop a note that starts with ``prefix`` (the wait for a key is over)."""
         with db.write(self.engine) as conn:

@@ -358,6 +358,26 @@ class JobRunner:
             self.wake()
         return reopened
 
+    def supply_session_key(self, provider: str, api_key: str, *, by: Identity = LOCAL_OPERATOR) -> int:
+        """The local operator typed a key again: jobs sent with a session key (now gone) go on with it.
+
+        Only without sign-in (one person: the key is theirs); a signed-in person's key is a stored one.
+        Returns how many waiting jobs took it.
+        """
+        by.require("generate")
+        if not by.local or not api_key.strip():
+            return 0
+        waiting = self.claims.session_key_jobs(provider)
+        with self._lock:
+            ids = [j for j in waiting if j not in self._keys]
+        if ids:
+            self._remember_key(ids, api_key.strip())
+            with self._lock:
+                for job_id in ids:
+                    self._not_before.pop(job_id, None)
+            self.wake()
+        return len(ids)
+
     def _remember_key(self, job_ids: Sequence[str], api_key: str) -> None:
         with self._lock:
             for job_id in job_ids:
@@ -509,6 +529,7 @@ class JobRunner:
                 api_key = self._keys.get(job.id)
             if api_key is None:
                 raise KeyNeeded("it was typed in a browser session that is gone; type it again in Settings")
+            self.claims.clear_note(job.id, self.owner, KEY_NEEDED)
             return self._provider(job.provider, job.endpoint, api_key)
         try:
             stored = self._open_key(holder, job.provider) if self._open_key is not None else None

@@ -291,3 +291,26 @@ def test_budget_race_across_four_processes_one_member_each(store: Store, db_url:
     assert sum(r["usd_nanos"] for r in rows) == usd_to_nanos(Decimal("0.70"))
     for user, result in zip(users, results, strict=True):
         assert sum(1 for r in rows if r["user_id"] == user) == result["accepted"]
+
+
+def test_a_session_key_job_waits_after_a_restart_and_never_takes_the_operators_key(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's bug: a job sent with a key typed in Settings resumed on the operator's environment key."""
+    monkeypatch.setenv("FAKE_API_KEY", OPERATOR_KEY)
+    world = FakeWorld(job_time=30.0)
+    first = runner_for(store, world).start()
+    (job_id,) = first.submit("fake", req(), api_key=KEY_A).job_ids
+    wait_until(lambda: store.get_job(job_id).provider_job_id is not None)
+    first.stop()  # a graceful stop releases the claim; the typed key was in its memory only
+    world.job_time = 0.2
+    second = runner_for(store, world).start()
+    try:
+        wait_until(lambda: store.get_job(job_id).key_needed)
+        assert store.get_job(job_id).key_holder == "session" and OPERATOR_KEY not in world.keys_sent
+        assert second.supply_session_key("fake", KEY_A, by=Identity("u", "u@x.io", "U", "maker")) == 0  # signed in
+        assert second.supply_session_key("fake", KEY_A) == 1  # the operator types it again
+        wait_until(lambda: store.get_job(job_id).status == "succeeded")
+        assert set(world.keys_sent) == {KEY_A} and not store.get_job(job_id).key_needed
+    finally:
+        second.stop()
