@@ -75,3 +75,55 @@ def test_sigkill_mid_job_it_finishes_with_the_makers_stored_key_never_the_operat
     finally:
         server.stop()
         emu.stop()
+
+
+@pytest.mark.browser
+def test_a_key_typed_in_settings_by_a_signed_in_maker_survives_sigkill(signed_in_app, page, tmp_path, artifacts_dir):
+    """The same, the whole way: a maker signs in through the real OIDC provider, types their key in
+    Settings, generates on core.today in the Studio; the server is killed mid-job and started again."""
+    from playwright.sync_api import expect
+
+    from tests.e2e.test_login import OWNER, WAIT, sign_in
+
+    emu = Emulator(port=0, data_dir=tmp_path / "provider", latency=8).start()
+    try:
+        app = signed_in_app(owners=OWNER, makers="kim@example.com",
+                            env={"CORETODAY_BASE_URL": emu.url("coretoday"), "CORETODAY_API_KEY": OPERATOR_KEY,
+                                 "IMAGE_STUDIO_SECRET_KEY": new_secret()})
+        page.goto(app.url + "/settings")
+        sign_in(page, app.url, "kim@example.com")
+        page.goto(app.url + "/settings")
+        field = page.get_by_label("core.today key")
+        field.fill(MAKER_KEY)
+        page.get_by_role("button", name="Store keys").click()
+        expect(page.get_by_text("Stored: core.today")).to_be_visible(timeout=WAIT)
+        assert MAKER_KEY not in page.inner_text("body")  # never shown again
+        page.goto(app.url)
+        expect(page.get_by_role("heading", name="Studio")).to_be_visible(timeout=WAIT)
+        page.locator('input[aria-label="Provider"]').click()
+        page.get_by_role("option", name="core.today", exact=True).click()
+        expect(page.get_by_text("Simulated results.")).to_have_count(0, timeout=WAIT)  # their key: live
+        prompt = page.get_by_label("Prompt", exact=True)
+        prompt.fill("A lighthouse at dawn, on Kim's key")
+        prompt.press("Control+Enter")
+        generate = page.get_by_role("button", name="Generate 1 image")
+        expect(generate).to_be_enabled(timeout=WAIT)
+        generate.click()
+
+        store = Store(data_dir=app.data_dir)
+        job = _wait(lambda: next(iter(store.list_jobs(limit=1)), None), 30, "the job in the history")
+        assert job.endpoint == "live" and job.key_holder == job.user_id is not None
+        _wait(lambda: store.get_job(job.id).provider_job_id, 30, "the provider's job id")
+        assert not store.get_job(job.id).done
+        page.screenshot(path=str(artifacts_dir / "restart_key_before_kill.png"))
+        app.stop(signal.SIGKILL)
+        seen_before = sum(emu.store.keys_seen.values())
+
+        app.start()
+        done = _wait(lambda: (j := store.get_job(job.id)).done and j, 60, "the job to finish after the restart")
+        assert done.status == "succeeded", (done.status, done.error_message, done.error_detail)
+        assert sum(emu.store.keys_seen.values()) > seen_before >= 1
+        assert dict(emu.store.keys_seen).keys() == {MAKER_KEY}, dict(emu.store.keys_seen)
+        assert len(list((tmp_path / "provider" / "emulator" / "jobs").glob("*.json"))) == 1
+    finally:
+        emu.stop()
