@@ -22,7 +22,7 @@ import streamlit as st
 from starlette.middleware import Middleware
 
 from core import services as app_services
-from core.accounts import Action, Identity
+from core.accounts import Action, Identity, PermissionDenied
 from core.review.browser_id import BrowserIdMiddleware
 from ui import media_route
 
@@ -46,7 +46,8 @@ PAGES: tuple[tuple[str, str, str, Action], ...] = (
     ("app_pages/compare.py", "Compare", ":material/compare:", "generate"),
     ("app_pages/history.py", "History", ":material/photo_library:", "view"),
     ("app_pages/spend.py", "Spend", ":material/payments:", "generate"),
-    ("app_pages/settings.py", "Settings", ":material/settings:", "manage_settings"),
+    # Makers come for their own keys; the owner-only parts check "manage_settings" / "set_caps" themselves.
+    ("app_pages/settings.py", "Settings", ":material/settings:", "use_own_key"),
     ("app_pages/review.py", "Review", ":material/how_to_vote:", "rate"),
 )
 REVIEW_PAGE = "app_pages/review.py"
@@ -54,7 +55,14 @@ REVIEW_PAGE = "app_pages/review.py"
 
 def pages_for(user: Identity) -> list[st.Page]:
     allowed = [(path, title, icon) for path, title, icon, action in PAGES if user.can(action)]
-    return [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(allowed)]
+    if not allowed or allowed[0][0] == PAGES[0][0]:
+        return [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(allowed)]
+    # Someone without the Studio (a viewer): their first page keeps its own address (/history, which share
+    # links carry; a default page answers only at the root), and the root forwards to it.
+    pages = [st.Page(path, title=title, icon=icon) for path, title, icon in allowed]
+    first = pages[0]
+    return [st.Page(lambda: st.switch_page(first), title=first.title, url_path="start", default=True,
+                    visibility="hidden"), *pages]
 
 
 if st.runtime.exists():
@@ -73,4 +81,7 @@ if st.runtime.exists():
     sidebar.mark_app_run()
     sidebar.render()
     auth.account_box(user)
-    page.run()
+    try:
+        page.run()
+    except PermissionDenied as denied:  # the server's check said no, whatever the page showed: say so
+        st.error(str(denied), icon=":material/block:")

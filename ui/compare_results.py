@@ -213,11 +213,11 @@ def _cell(grid: Grid, cell: GridCell, cheapest: str | None, fastest: str | None)
 
 def _rate(job_id: str, idx: int, key: str) -> None:
     value = st.session_state.get(key)
-    services.store().set_rating(job_id, None if value is None else int(value) + 1, idx=idx)
+    services.store().set_rating(job_id, None if value is None else int(value) + 1, idx=idx, by=services.user())
 
 
 def _toggle_winner(group: list[str], job_id: str, idx: int, now_winner: bool) -> None:
-    history_ops.mark_winner(services.store(), group, job_id, idx, winner=not now_winner)
+    history_ops.mark_winner(services.store(), group, job_id, idx, winner=not now_winner, by=services.user())
 
 
 def _open_in_history(job_id: str) -> None:

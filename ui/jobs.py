@@ -196,13 +196,15 @@ def _progress(job: JobView, *, key: str, actions: bool) -> None:
     else:
         line = f"{fmt.seconds(elapsed)} so far"
     st.progress(ratio, text=line)
+    if job.key_needed:  # never sent or followed with another key: it waits for its own
+        st.warning(text.said(job.error_detail or ""), icon=":material/key:")
     if not actions:
         return
     if job.cancel_requested:
         st.caption("Canceling…")
     elif job.status == "queued" or job.can_cancel:
         if st.button("Cancel", key=f"{key}_cancel", icon=":material/close:", help="Stop this job."):
-            outcome = services.runner().cancel(job.id)
+            outcome = services.runner().cancel(job.id, by=services.user())
             st.toast({"canceled": "Canceled before it was sent: nothing is charged.",
                       "requested": "Asked the provider to cancel."}.get(outcome, f"Cancel: {outcome}"))
     else:
@@ -242,7 +244,7 @@ def error_card(job: JobView, *, key: str, actions: bool = True, framed: bool = T
         if actions and why.can_recheck and job.status in ("failed", "unknown") and job.provider_job_id:
             if st.button("Check again", key=f"{key}_recheck", help="Ask the provider about this job once more. "
                          "Nothing is sent again."):
-                services.runner().recheck(job.id)
+                services.runner().recheck(job.id, by=services.user())
                 st.rerun()
 
 

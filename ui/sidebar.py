@@ -18,6 +18,8 @@ _SOURCE_TEXT = {
     "secrets": "key from .streamlit/secrets.toml",
     "environment": "key from the environment",
     "none": "no key: built-in emulator",
+    "yours": "your own stored key",
+    "team": "the team's stored key",
 }
 
 _RENDERED = "_sidebar_rendered_by_app"
@@ -81,8 +83,11 @@ def render() -> None:
             )
 
         with st.expander("API keys", expanded=False):
+            who = services.user()
             for name, cls in PROVIDERS.items():
-                _, source = get_secret(cls.key_env, state.session_keys())
+                # Signed in: only a stored key of theirs or the team's, never the operator's configured one.
+                source = get_secret(cls.key_env, state.session_keys())[1] if who.local else \
+                    services.route(name, who).key_source
                 st.markdown(f"**{registry.label(name)}**: {_SOURCE_TEXT[source]}")
 
         _spend()
@@ -91,6 +96,8 @@ def render() -> None:
 @st.fragment
 def _spend() -> None:
     """Today's spend: its own fragment, which a live panel wakes when a job finishes (no full rerun)."""
+    if not services.user().can("generate"):
+        return  # a viewer never spends: the team's money is not theirs to watch
     refresh.follow("spend")
     spend = services.spend_today()
     # The emulator has its own meter: never let simulated money read as real spend.

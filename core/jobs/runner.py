@@ -26,8 +26,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from core.accounts.identity import LOCAL_OPERATOR, Identity
 from core.history.store import Store
-from core.history.views import Billing
+from core.history.views import KEY_NEEDED, Billing
 from core.jobs import driver, submission
 from core.jobs.claims import CancelOutcome, JobClaims, JobRow, make_owner_id
 from core.jobs.driver import Context, DriveSettings, LostClaim, Stopping
@@ -39,9 +40,13 @@ from providers.errors import ProviderError
 from providers.types import ImageRequest, ModelCaps
 
 __all__ = [
+    "CONFIG_KEY",
     "DEFAULT_MAX_IN_FLIGHT",
     "EMULATOR_IN_FLIGHT",
+    "SESSION_KEY",
     "JobRunner",
+    "KeyNeeded",
+    "KeyOpener",
     "ProviderFactory",
     "default_in_flight",
 ]
@@ -57,8 +62,25 @@ _CLAIM_BATCH = 50  # candidates read per scheduling round
 _RETRY_AFTER_TROUBLE = 30.0  # seconds before a job that hit an unexpected error is tried again
 
 
+_KEY_WAIT = 15.0  # seconds between looks for the key a waiting job needs (its holder may store it again)
+
+# Whose key a job uses (``jobs.key_holder``), besides a stored key's holder (a user id or "team"):
+CONFIG_KEY = "config"  # the operator's secrets.toml / environment key: only without sign-in
+SESSION_KEY = "session"  # typed in one session and kept in this runner's memory only
+
+
 class ProviderFactory(Protocol):
     def __call__(self, name: str, endpoint: str, api_key: str | None = None) -> Provider: ...
+
+
+class KeyOpener(Protocol):
+    """A stored key by its holder and provider (``core.accounts.keys.open_key``); None when it is gone."""
+
+    def __call__(self, holder: str, provider: str) -> str | None: ...
+
+
+class KeyNeeded(Exception):
+    """The key a job was sent with is not available: the job waits, never sent with another key."""
 
 
 def default_in_flight(caps: Iterable[ModelCaps], default: int = DEFAULT_MAX_IN_FLIGHT) -> int:
@@ -97,8 +119,10 @@ class JobRunner:
         download_attempts: int = 3,
         retry_backoff: float = 2.0,
         owner: str | None = None,
+        key_opener: KeyOpener | None = None,
     ) -> None:
         self.store = store
+        self._open_key = key_opener
         self.claims = JobClaims(store.engine)
         self.provider_factory = provider_factory
         self._pricing = pricing
@@ -246,6 +270,8 @@ class JobRunner:
         experiment_id: str | None = None,
         parent_job_id: str | None = None,
         validate: bool = True,
+        by: Identity = LOCAL_OPERATOR,
+        key_holder: str | None = None,
     ) -> Submitted:
         """Store a run and its jobs (reserving their estimates) and return at once.
 
@@ -254,13 +280,21 @@ class JobRunner:
         own prompt is used. ``api_key`` (typed in a session) stays in this
         process's memory and the jobs stay with this runner.
 
+        ``by`` is who asks (``generate``: ``PermissionDenied`` otherwise); the run is theirs,
+        and a signed-in member is held to the per-member cap. ``key_holder`` names the
+        stored key the jobs are sent and followed with (a user id or ``"team"``); without
+        it a live job uses ``api_key`` (``"session"``) or the configured key (``"config"``),
+        which only the local operator may use.
+
         Raises ``InvalidRequest``/``ModelUnavailable`` for a request the model
         does not accept and ``budget.BudgetExceeded`` when it does not fit.
         """
+        by.require("generate")
         if endpoint not in ("live", "emulator"):
             raise ValueError("endpoint is 'live' or 'emulator'")
         if prompts is not None and variables is not None and len(prompts) != len(variables):
             raise ValueError("one variables mapping per prompt")
+        holder = self._holder_for(by, endpoint, api_key, key_holder)
         prov = self._provider(provider, endpoint, api_key)
         caps = prov.caps(request.model)
         planned = submission.plan(request, caps, prompts)
@@ -285,6 +319,9 @@ class JobRunner:
                 experiment_id=experiment_id,
                 parent_job_id=parent_job_id,
                 claim=(self.owner, self.lease_seconds) if api_key else None,
+                user_id=by.user_id,
+                key_holder=holder,
+                member_daily_cap=not by.local,
             )
         except BaseException:
             self._forget_keys([job.id for job in jobs])
@@ -292,12 +329,31 @@ class JobRunner:
         self.wake()
         return Submitted(run_id=run_id, job_ids=tuple(job_ids), estimate_usd=submission.total_usd(estimates))
 
-    def cancel(self, job_id: str) -> CancelOutcome:
+    @staticmethod
+    def _holder_for(by: Identity, endpoint: str, api_key: str | None, key_holder: str | None) -> str | None:
+        if endpoint == "emulator":
+            return None
+        if api_key:
+            return SESSION_KEY
+        if key_holder is not None:
+            return key_holder
+        if not by.local:
+            # A signed-in member never rides on the operator's configured key.
+            raise KeyNeeded("No key of yours or the team's is stored for this provider: store one in Settings.")
+        return CONFIG_KEY
+
+    def _check_on(self, job_id: str, by: Identity, what: str) -> None:
+        """``by`` may look after this job: its maker, or an owner."""
+        row = self.claims.job_row(job_id)
+        by.require_on("generate", row.user_id if row is not None else None, what)
+
+    def cancel(self, job_id: str, *, by: Identity = LOCAL_OPERATOR) -> CancelOutcome:
         """Cancel a job; returns what happened (see ``JobClaims.request_cancel``).
 
         ``requested``: the runner holding the job asks the provider to cancel it
-        and marks it canceled within moments.
+        and marks it canceled within moments. Only its maker or an owner may.
         """
+        self._check_on(job_id, by, "cancel this job")
         outcome = self.claims.request_cancel(job_id)
         with self._lock:
             ev = self._events.get(job_id)
@@ -308,12 +364,33 @@ class JobRunner:
         self.wake()
         return outcome
 
-    def recheck(self, job_id: str) -> bool:
+    def recheck(self, job_id: str, *, by: Identity = LOCAL_OPERATOR) -> bool:
         """Poll again a failed or unknown job that has a provider job id (never resends)."""
+        self._check_on(job_id, by, "check this job again")
         reopened = self.claims.reopen(job_id)
         if reopened:
             self.wake()
         return reopened
+
+    def supply_session_key(self, provider: str, api_key: str, *, by: Identity = LOCAL_OPERATOR) -> int:
+        """The local operator typed a key again: jobs sent with a session key (now gone) go on with it.
+
+        Only without sign-in (one person: the key is theirs); a signed-in person's key is a stored one.
+        Returns how many waiting jobs took it.
+        """
+        by.require("generate")
+        if not by.local or not api_key.strip():
+            return 0
+        waiting = self.claims.session_key_jobs(provider)
+        with self._lock:
+            ids = [j for j in waiting if j not in self._keys]
+        if ids:
+            self._remember_key(ids, api_key.strip())
+            with self._lock:
+                for job_id in ids:
+                    self._not_before.pop(job_id, None)
+            self.wake()
+        return len(ids)
 
     def _remember_key(self, job_ids: Sequence[str], api_key: str) -> None:
         with self._lock:
@@ -413,6 +490,13 @@ class JobRunner:
         except LostClaim:
             log.warning("job %s: claim lost to another runner", job.id)
             finished = True
+        except KeyNeeded as why:
+            # Never another key: the job waits, says so, and is looked at again now and then.
+            with contextlib.suppress(Exception):
+                self.claims.note_error(job.id, self.owner, f"{KEY_NEEDED}: {why}")
+                self.claims.release_claim(job.id, self.owner)
+            with self._lock:
+                self._not_before[job.id] = time.monotonic() + _KEY_WAIT
         except Exception as exc:  # a bug or the database away: never resend, never drop
             log.exception("job %s: unexpected error", job.id)
             finished = self._after_unexpected(job.id, exc)
@@ -465,6 +549,24 @@ class JobRunner:
         return sleep
 
     def _provider_for(self, job: JobRow) -> Provider:
-        with self._lock:
-            api_key = self._keys.get(job.id)
-        return self._provider(job.provider, job.endpoint, api_key)
+        """The provider with exactly the key the job was sent with (``jobs.key_holder``), or ``KeyNeeded``."""
+        holder = job.key_holder
+        if job.endpoint == "emulator" or holder is None or holder == CONFIG_KEY:
+            # None on a live job: stored before accounts, when the configured key was the only one.
+            return self._provider(job.provider, job.endpoint, None)
+        if holder == SESSION_KEY:
+            with self._lock:
+                api_key = self._keys.get(job.id)
+            if api_key is None:
+                raise KeyNeeded("it was typed in a browser session that is gone; type it again in Settings")
+            self.claims.clear_note(job.id, self.owner, KEY_NEEDED)
+            return self._provider(job.provider, job.endpoint, api_key)
+        try:
+            stored = self._open_key(holder, job.provider) if self._open_key is not None else None
+        except Exception as err:  # unreadable (changed, or sealed with a secret no longer configured)
+            raise KeyNeeded(f"the stored key cannot be read ({type(err).__name__}); store it again in Settings") \
+                from err
+        if stored is None:
+            raise KeyNeeded("the key it was sent with is no longer stored; store it again in Settings")
+        self.claims.clear_note(job.id, self.owner, KEY_NEEDED)
+        return self._provider(job.provider, job.endpoint, stored)
