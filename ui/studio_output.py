@@ -63,12 +63,24 @@ def _split_view(before: str, after: str, percent: int) -> bytes:
     return buf.getvalue()
 
 
+@st.fragment(run_every=jobs.REFRESH_SECONDS)
+def _await_edit(job_ids: tuple[str, ...]) -> None:
+    """While an edit runs: once done, one page rerun draws its before/after (the job panel redraws only itself)."""
+    if not any(j.active for j in services.store().get_jobs(job_ids)):
+        st.rerun(scope="app")
+
+
 def _before_after(run: ss.Run, job: JobView | None) -> None:
     """For an edit: drag the split to see the input (left) against the result (right)."""
-    if job is None or job.status != "succeeded" or not job.images:
+    if job is None:
         return
     before = _input_path(run["run_id"])
     if before is None or not before.exists():
+        return
+    if job.active:
+        _await_edit(tuple(run["job_ids"]))
+        return
+    if job.status != "succeeded" or not job.images:
         return
     with st.container(border=True):
         st.markdown("**Before / after**")
