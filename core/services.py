@@ -203,14 +203,19 @@ def _start_emulator(port: int) -> EmulatorHandle:
     if not _port_free(port) and _answers_as_emulator(port):
         return EmulatorHandle(f"http://127.0.0.1:{port}")
     latency, jitter = config.emulator_latency(), config.emulator_jitter()
-    emu = Emulator(port=port if _port_free(port) else 0, data_dir=config.data_dir(), latency=latency, jitter=jitter)
+    # prerender: a result is made while its job runs, so it is ready when the job is done, as at a real
+    # provider; rendered on the first download instead, it sat between "done" and "on screen" (issue 17).
+    def make(on: int) -> Emulator:
+        return Emulator(port=on, data_dir=config.data_dir(), latency=latency, jitter=jitter, prerender=True)
+
+    emu = make(port if _port_free(port) else 0)
     try:
         emu.start()
     except OSError:
         # Lost a race for the port: another process's emulator may have just taken it.
         if _answers_as_emulator(port):
             return EmulatorHandle(f"http://127.0.0.1:{port}")
-        emu = Emulator(port=0, data_dir=config.data_dir(), latency=latency, jitter=jitter).start()
+        emu = make(0).start()
     return EmulatorHandle(emu.base_url, emu)
 
 

@@ -291,7 +291,7 @@ def _code(job: JobView) -> None:
         for (label, code, lang), tab in zip(snippets, st.tabs([s[0] for s in snippets]), strict=True):
             with tab:
                 st.caption(f"This request as {label}. Your key is read from the environment, never written here.")
-                st.code(text.plain(code), language=lang)
+                st.code(code, language=lang)
 
 
 _PARAM_LABELS = {

@@ -15,7 +15,7 @@ import streamlit as st
 import clock
 from core.exports import downloads as exporting
 from ui import format as fmt
-from ui import services
+from ui import review_make, services
 
 ZIP = "history_export_zip"  # {"ids": tuple, "data": bytes, "name": str}
 REPORT = "history_export_report"  # {"ids": tuple, "data": str, "name": str}
@@ -91,3 +91,5 @@ def export_panel(job_ids: Sequence[str], *, key: str, on_close: Callable[[], Non
                     icon=":material/download:",
                     on_click="ignore",
                 )
+        if len(ids) > 1:
+            review_make.action(ids, key=f"{key}_review")

@@ -12,10 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from core import db
 from core import services as app_services
 from core.accounts import Identity
 from core.history.store import Store
 from core.jobs.runner import JobRunner
+from core.spend import budget
 from providers.catalogue import Catalogue
 from ui import state
 
@@ -84,32 +86,18 @@ def key_holder(provider: str) -> str | None:
 
 @dataclass(frozen=True)
 class SpendSummary:
+    """Today's spend as the sidebar shows it (the Spend page and the budget check read ``Store.spend``)."""
+
     endpoint: str
     today_usd: Decimal
-    total_usd: Decimal
     daily_cap: Decimal | None
-    total_cap: Decimal | None
     daily_left: Decimal | None
-    total_left: Decimal | None
-    member_cap: Decimal | None = None  # the signed-in member's own daily cap
-    member_today: Decimal | None = None
-    member_left: Decimal | None = None
 
 
 def spend_today(endpoint: str | None = None) -> SpendSummary:
     who = user()
     if endpoint is None:
         endpoint = route(state.selection().provider, who).endpoint
-    s = store().spend(endpoint, member=None if who.local else who.user_id)
-    return SpendSummary(
-        endpoint=endpoint,
-        today_usd=s.today,
-        total_usd=s.total,
-        daily_cap=s.caps.daily,
-        total_cap=s.caps.total,
-        daily_left=s.left_today,
-        total_left=s.left_total,
-        member_cap=s.caps.member_daily if not who.local else None,
-        member_today=s.member_today,
-        member_left=s.member_left,
-    )
+    with db.read(store().engine) as conn:
+        spent, caps, left = budget.spent_today(conn, endpoint)  # today's rows only: flat in the ledger's size
+    return SpendSummary(endpoint=endpoint, today_usd=spent, daily_cap=caps.daily, daily_left=left)

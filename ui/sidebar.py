@@ -11,7 +11,7 @@ from core.config import get_secret
 from core.spend.money import format_usd
 from providers import registry
 from providers.registry import PROVIDERS
-from ui import services, state
+from ui import refresh, services, state
 
 _SOURCE_TEXT = {
     "session": "key typed in Settings (this session only)",
@@ -90,22 +90,29 @@ def render() -> None:
                     services.route(name, who).key_source
                 st.markdown(f"**{registry.label(name)}**: {_SOURCE_TEXT[source]}")
 
-        if not services.user().can("generate"):
-            return  # a viewer never spends: the team's money is not theirs to watch
-        spend = services.spend_today()
-        # The emulator has its own meter: never let simulated money read as real spend.
-        spent_label = "Simulated spend today" if spend.endpoint == "emulator" else "Spent today"
-        if spend.daily_cap is not None:
-            used = spend.today_usd
-            st.metric(
-                spent_label,
-                format_usd(used),
-                help=f"Of a daily budget of {format_usd(spend.daily_cap)} (set in Settings).",
-            )
-            ratio = float(min(used / spend.daily_cap, Decimal(1))) if spend.daily_cap > 0 else 1.0
-            st.progress(ratio, text=f"{format_usd(spend.daily_left)} left today")
-        else:
-            st.metric(spent_label, format_usd(spend.today_usd), help="No daily budget set (Settings).")
+        if services.user().can("generate"):  # a viewer never spends: the team's money is not theirs to watch
+            _spend()
+
+
+@st.fragment
+def _spend() -> None:
+    """Today's spend: its own fragment, which a live panel wakes when a job finishes (no full rerun)."""
+    refresh.follow("spend")
+    spend = services.spend_today()
+    # The emulator has its own meter: never let simulated money read as real spend.
+    spent_label = "Simulated spend today" if spend.endpoint == "emulator" else "Spent today"
+    if spend.daily_cap is not None:
+        used = spend.today_usd
+        st.metric(
+            spent_label,
+            format_usd(used),
+            help=f"Of a daily budget of {format_usd(spend.daily_cap)} (set in Settings).",
+        )
+        ratio = float(min(used / spend.daily_cap, Decimal(1))) if spend.daily_cap > 0 else 1.0
+        st.progress(ratio, text=f"{format_usd(spend.daily_left)} left today")
+    else:
+        st.metric(spent_label, format_usd(spend.today_usd), help="No daily budget set (Settings).")
+    refresh.stop()  # woken once by a live panel (ui.jobs): look again only when woken again
 
 
 def _provider_changed() -> None:

@@ -255,6 +255,8 @@ class Store:
             for sha in sorted(shas):
                 used = conn.execute(sa.select(ji.job_id).where(ji.sha256 == sha).limit(1)).first() or conn.execute(
                     sa.select(ri.run_id).where(ri.sha256 == sha).limit(1)
+                ).first() or conn.execute(  # a blind review still shows it
+                    sa.select(db.review_items.c.review_id).where(db.review_items.c.sha256 == sha).limit(1)
                 ).first()
                 if used is not None:
                     kept += 1

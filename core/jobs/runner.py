@@ -6,7 +6,10 @@ store. A scheduler thread claims unfinished jobs from the database (a lease in
 ``jobs.claimed_by``, renewed by a heartbeat) and runs each in a worker thread
 (``core.jobs.driver``), at most ``max_in_flight`` per provider
 (``IMAGE_STUDIO_MAX_IN_FLIGHT``; by default 4, or a whole batch for a provider
-making one image per call: see ``default_in_flight``). Several app processes may
+making one image per call: see ``default_in_flight``); jobs on the built-in
+emulator, which has no rate limit to respect, by default up to
+``EMULATOR_IN_FLIGHT`` at once, so a room of people on a no-key demo is not
+queued behind one another (issue 17). Several app processes may
 share one PostgreSQL: the claim, not any one process's memory, decides who
 drives a job. The job row (the request, no secret) and its reservation are
 committed before any provider is called, so a crash or restart loses no job.
@@ -39,6 +42,7 @@ from providers.types import ImageRequest, ModelCaps
 __all__ = [
     "CONFIG_KEY",
     "DEFAULT_MAX_IN_FLIGHT",
+    "EMULATOR_IN_FLIGHT",
     "SESSION_KEY",
     "JobRunner",
     "KeyNeeded",
@@ -52,6 +56,9 @@ log = logging.getLogger(__name__)
 redact.install_log_redaction()
 
 DEFAULT_MAX_IN_FLIGHT = 4
+# Emulated jobs are timers on loopback: twenty people with a batch of ten each, and some room to spare.
+EMULATOR_IN_FLIGHT = 256
+_CLAIM_BATCH = 50  # candidates read per scheduling round
 _RETRY_AFTER_TROUBLE = 30.0  # seconds before a job that hit an unexpected error is tried again
 
 
@@ -134,6 +141,7 @@ class JobRunner:
 
         self._lock = threading.Lock()
         self._active: dict[str, str] = {}  # job id -> provider, for jobs a worker of ours is driving
+        self._emulated: set[str] = set()  # of those, emulator jobs outside the per-provider limit (see _room)
         self._events: dict[str, threading.Event] = {}  # wakes a worker's sleep (cancel, stop)
         self._workers: dict[str, threading.Thread] = {}
         self._keys: dict[str, str] = {}  # job id -> key typed in a session: memory only, never stored
@@ -187,13 +195,19 @@ class JobRunner:
         self._wake.set()
 
     def in_flight(self) -> dict[str, int]:
+        """Jobs of each provider this runner drives now (emulator ones too)."""
         with self._lock:
-            return self._counts()
+            counts: dict[str, int] = {}
+            for provider in self._active.values():
+                counts[provider] = counts.get(provider, 0) + 1
+            return counts
 
     def _counts(self) -> dict[str, int]:
+        """Jobs counted against each provider's limit."""
         counts: dict[str, int] = {}
-        for provider in self._active.values():
-            counts[provider] = counts.get(provider, 0) + 1
+        for job_id, provider in self._active.items():
+            if job_id not in self._emulated:
+                counts[provider] = counts.get(provider, 0) + 1
         return counts
 
     def in_flight_limit(self, provider: str) -> int:
@@ -426,7 +440,7 @@ class JobRunner:
             busy = [p for p, c in counts.items() if c >= self._limit(p)]
             now = time.monotonic()
             skip = set(self._active) | {j for j, t in self._not_before.items() if t > now}
-        candidates = self.claims.claimable(self.owner, exclude_providers=busy, exclude_ids=skip, limit=50)
+        candidates = self.claims.claimable(self.owner, exclude_providers=busy, exclude_ids=skip, limit=_CLAIM_BATCH)
         for job_id, provider in candidates:
             if self._stop.is_set():
                 return
@@ -437,14 +451,29 @@ class JobRunner:
             if job is None:
                 continue
             with self._lock:
-                counts[provider] = counts.get(provider, 0) + 1
-                self._active[job_id] = provider
-                self._events[job_id] = threading.Event()
-                thread = threading.Thread(
-                    target=self._work, args=(job,), name=f"studio-job-{job_id[:8]}", daemon=True
-                )
-                self._workers[job_id] = thread
+                # With no limit configured, an emulator job takes no slot of its provider's (real) limit.
+                emulated = job.endpoint == "emulator" and self.max_in_flight is None
+                if emulated and len(self._emulated) >= EMULATOR_IN_FLIGHT:
+                    full = True
+                else:
+                    full = False
+                    if emulated:
+                        self._emulated.add(job_id)
+                    else:
+                        counts[provider] = counts.get(provider, 0) + 1
+                    self._active[job_id] = provider
+                    self._events[job_id] = threading.Event()
+                    thread = threading.Thread(
+                        target=self._work, args=(job,), name=f"studio-job-{job_id[:8]}", daemon=True
+                    )
+                    self._workers[job_id] = thread
+            if full:
+                with contextlib.suppress(Exception):
+                    self.claims.release_claim(job_id, self.owner)
+                continue
             thread.start()
+        if len(candidates) >= _CLAIM_BATCH:
+            self._wake.set()  # more may be waiting: look again now rather than after scan_seconds
 
     # --- one worker -----------------------------------------------------------------------
     def _context(self) -> Context:
@@ -474,6 +503,7 @@ class JobRunner:
         finally:
             with self._lock:
                 self._active.pop(job.id, None)
+                self._emulated.discard(job.id)
                 self._events.pop(job.id, None)
                 self._workers.pop(job.id, None)
                 if finished:

@@ -283,6 +283,23 @@ def release(conn: Connection, job_id: str) -> None:
     )
 
 
+def _left(cap: Decimal | None, spent: Decimal) -> Decimal | None:
+    return None if cap is None else max(cap - spent, Decimal(0))
+
+
+def spent_today(
+    conn: Connection, endpoint: str = "live", *, now: datetime | None = None
+) -> tuple[Decimal, Caps, Decimal | None]:
+    """(spent today, the caps, left of today's cap): what the sidebar shows on every run.
+
+    One range over ``ix_ledger_endpoint_created`` (today's rows), so it does not grow with the
+    history the way ``spend``'s totals over the whole ledger do (issue 17).
+    """
+    caps = get_caps(conn)
+    spent = nanos_to_usd(_spent_nanos(conn, endpoint, day_start(now or clock.now())))
+    return spent, caps, _left(caps.daily, spent)
+
+
 def spend(
     conn: Connection, endpoint: str = "live", *, now: datetime | None = None, member: str | None = None
 ) -> Spend:
@@ -297,13 +314,12 @@ def spend(
             )
         ).scalar_one()
     )
-    left_today = None if caps.daily is None else max(caps.daily - nanos_to_usd(today), Decimal(0))
-    left_total = None if caps.total is None else max(caps.total - nanos_to_usd(total), Decimal(0))
+    left_today = _left(caps.daily, nanos_to_usd(today))
+    left_total = _left(caps.total, nanos_to_usd(total))
     member_today = member_left = None
     if member is not None:
         member_today = nanos_to_usd(_spent_nanos(conn, endpoint, day_start(now), user_id=member))
-        if caps.member_daily is not None:
-            member_left = max(caps.member_daily - member_today, Decimal(0))
+        member_left = _left(caps.member_daily, member_today)
     return Spend(
         endpoint=endpoint,
         today=nanos_to_usd(today),

@@ -55,7 +55,7 @@ def runner_for(store: Store, world: FakeWorld, *, secrets: dict[str, object] | N
                      key_opener=lambda holder, provider: open_key(store.engine, holder, provider, secrets))
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 15.0) -> None:
+def wait_until(check: Callable[[], bool], timeout: float = 45.0) -> None:  # generous: a loaded CI box
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
