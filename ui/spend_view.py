@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import pandas as pd
 import streamlit as st
 
 import clock
@@ -67,13 +68,11 @@ def _members(endpoint: str) -> None:
         if not rows:
             st.caption("Nobody has spent anything yet.")
             return
-        st.dataframe(
+        st.table(pd.DataFrame(  # a few rows: a plain table, readable and copyable
             [{"Member": emails.get(r.user_id or "", "before sign-in (the operator)"),
               "Today": format_usd(r.today), "In total": format_usd(r.total),
               "Own daily cap": format_usd(caps.member_daily) if caps.member_daily is not None else "none"}
-             for r in rows],
-            hide_index=True, width="stretch",
-        )
+             for r in rows]).set_index("Member"))
         return
     mine = store.spend(endpoint, member=who.user_id)
     found = store.member_spend(endpoint, user_id=who.user_id)
