@@ -155,25 +155,31 @@ class ProviderAPI:
             headers = retry_headers(fault.get("retry_after"))
         return self.error(status, code, message, etype=etype, headers=headers)
 
-    async def begin(self, request: Request, op: str) -> tuple[Response | None, dict[str, Any] | None]:
+    async def begin(
+        self, request: Request, op: str, *, defer_slow: bool = False
+    ) -> tuple[Response | None, dict[str, Any] | None]:
         """Apply a queued fault, then check the key.
 
         Returns (answer, None) to stop here, or (None, job_fault) to go on, where
         job_fault is a job-level fault the handler applies once a job exists.
+        ``defer_slow`` hands a ``slow`` fault to the handler too (OpenAI applies it mid-stream).
         """
         fault = self.store.take_fault(self.name, op)
         if fault is not None:
             kind = fault["kind"]
             if kind == "slow":
-                await asyncio.sleep(float(fault.get("delay") or 1.0))
-                fault = None
+                if not defer_slow:
+                    await asyncio.sleep(float(fault.get("delay") or 1.0))
+                    fault = None
             elif kind == "malformed":
                 return malformed_response(), None
             elif kind not in JOB_FAULT_KINDS:
                 return self.fault_error(fault), None
         key = self.api_key(request)
         if not key or key.startswith("invalid"):
-            if fault is not None:
+            if fault is not None and fault["kind"] == "slow":
+                await asyncio.sleep(float(fault.get("delay") or 1.0))  # slow, then refused: as without defer
+            elif fault is not None:
                 self.store.give_back(fault)
             return self.auth_error(key), None
         return None, fault
