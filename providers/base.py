@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import httpx
 
-from .types import ImageRequest, JobStatus, ModelCaps, OutputImage
+from .types import ImageRequest, JobStatus, ModelCaps, OutputImage, PreviewSink
 
 __all__ = ["Provider", "Uploader"]
 
@@ -57,6 +57,13 @@ class Provider(ABC):
     @abstractmethod
     def submit(self, request: ImageRequest, *, idempotency_key: str | None = None) -> JobStatus:
         """Send the one job-creating request. Never retried unless ``idempotent_create``."""
+
+    def submit_streaming(
+        self, request: ImageRequest, *, idempotency_key: str | None = None, on_preview: PreviewSink
+    ) -> JobStatus:
+        """``submit``, handing each streamed preview to ``on_preview`` as it arrives (where the
+        provider streams and the request asks for previews; otherwise exactly ``submit``)."""
+        return self.submit(request, idempotency_key=idempotency_key)
 
     @abstractmethod
     def status(self, job_id: str) -> JobStatus:

@@ -35,7 +35,7 @@ from providers.errors import ProviderError
 from providers.registry import PROVIDERS
 from providers.types import MIME_BY_FORMAT
 from ui import format as fmt
-from ui import pages, services, studio_actions, text
+from ui import pages, previews, services, studio_actions, text
 
 __all__ = ["REFRESH_SECONDS", "error_card", "job_card", "live_panel", "result_card"]
 
@@ -140,6 +140,7 @@ def _progress(job: JobView, *, key: str, actions: bool) -> None:
     st.markdown(f"**{STATE_WORDS.get(job.status, job.status)}** · {registry.label(job.provider)} · "
                 f"{job.quality} · {draft.size_label(job.size)}")
     st.caption(_prompt_line(job))
+    previews.show(job.id)  # a streamed preview, where the provider sends them
     elapsed = job.elapsed_seconds()
     expected = job.expected_seconds
     if job.progress is not None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import clock
 from core.history.files import ImageInfo
@@ -32,6 +32,7 @@ from core.jobs import submission
 from core.jobs.claims import JobClaims, JobRow
 from core.jobs.follow import DoneWindow, follow
 from core.jobs.lifecycle import Status, active_state
+from core.jobs.previews import STORE, PreviewStore
 from core.jobs.settlement import (
     Pricing,
     billing_for_failure,
@@ -51,7 +52,7 @@ from providers.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from providers.types import ImageRequest, JobStatus, ModelCaps, OutputImage
+from providers.types import ImageRequest, JobStatus, ModelCaps, OutputImage, PartialImage
 
 __all__ = [
     "DEFAULT_EXPECTED_SECONDS",
@@ -104,6 +105,7 @@ class Context:
     pricing: Pricing
     settings: DriveSettings
     stopping: threading.Event
+    previews: PreviewStore = field(default=STORE)  # streamed previews, in this process's memory only
 
 
 def finish_with(
@@ -140,6 +142,9 @@ _NOT_RESENT = "It was not sent again automatically: check the provider's dashboa
 def unknown_message(label: str, cause: ProviderError | None) -> str:
     """Why a sent job's outcome is unknown, as it happened: a server error, no answer in time, a lost connection."""
     status = cause.status_code if cause is not None else None
+    if cause is not None and cause.code == "stream_cut":
+        return (f"The stream from {label} was cut before the finished image arrived ({cause.detail}). "
+                f"The image may have been made and charged all the same. {_NOT_RESENT}")
     if status is not None and status >= 500:
         return (f"{label} answered the request that makes this image with a server error (HTTP {status}). "
                 f"The image may have been made and charged all the same. {_NOT_RESENT}")
@@ -221,6 +226,12 @@ class JobDriver:
         return self._request
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self.ctx.previews.drop(self.job.id)  # a preview never outlives its job's drive
+
+    def _run(self) -> None:
         status = self.job.status
         if status == "queued" or (status == "submitting" and self.provider.idempotent_create):
             self.send()
@@ -274,7 +285,9 @@ class JobDriver:
                 return None  # canceled meanwhile, or another runner has it: send nothing
             sent = time.monotonic()
             try:
-                return self.provider.submit(request, idempotency_key=job.idempotency_key), sent
+                status = self.provider.submit_streaming(request, idempotency_key=job.idempotency_key,
+                                                        on_preview=self._on_preview)
+                return status, sent
             except ProviderError as err:
                 if attempt < attempts and self._resendable(err):
                     ctx.claims.note_error(job.id, ctx.owner, f"{err.kind}: {err} (resending with the same key)")
@@ -283,6 +296,9 @@ class JobDriver:
                 self._create_failed(err)
                 return None
         return None
+
+    def _on_preview(self, image: PartialImage) -> None:
+        self.ctx.previews.put(self.job.id, image)
 
     def _resendable(self, err: ProviderError) -> bool:
         # Only a provider that honours the idempotency key may get the same job twice.
