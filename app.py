@@ -22,6 +22,7 @@ import streamlit as st
 
 from core import services as app_services
 from core.accounts import Action, Identity
+from ui import webhook_route
 
 
 @asynccontextmanager
@@ -31,7 +32,7 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
     app_services.shutdown()
 
 
-app = st.App(__file__, lifespan=lifespan)
+app = st.App(__file__, lifespan=lifespan, routes=[*webhook_route.ROUTES])
 
 # Each page and what one must be allowed to do to open it (core.accounts.identity.PERMISSIONS): a page
 # not allowed is left out of st.navigation, so its address leads nowhere. The local operator (no

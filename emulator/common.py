@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 import clock
 
+from . import webhooks
 from .files import FileService, InputError
 from .sizes import (
     GPT2_RATIOS,
@@ -312,6 +313,15 @@ class ProviderAPI:
     def created(self, job: Job) -> Response:
         raise NotImplementedError
 
+    def callback(self, job: Job, request: Request) -> webhooks.Plan | None:
+        """How this provider calls back for ``job`` (None: it was not asked to)."""
+        return None
+
+    def _plan_callback(self, job: Job, request: Request) -> None:
+        plan = self.callback(job, request)
+        if plan is not None:
+            webhooks.start(self.store, job, plan)
+
     async def submit(self, request: Request, build: Build) -> Response:
         """begin → ``build(request)`` (validates, fetches inputs, returns ``new_job`` kwargs) → job."""
         stop, fault = await self.begin(request, "submit")
@@ -332,6 +342,7 @@ class ProviderAPI:
                 self.store.give_back(fault)
             return self.error(e.status, "invalid_parameters", e.message, param=e.field, etype="invalid_request_error")
         job = self.new_job(fault=fault, **spec)
+        self._plan_callback(job, request)
         if self.store.prerender and not job.sync:
             asyncio.get_running_loop().run_in_executor(None, self.files.prerender, job)
         if fault is not None and fault["kind"] == "drop_after_create":

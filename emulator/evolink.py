@@ -23,6 +23,7 @@ from starlette.routing import Route
 import clock
 from providers import tokens
 
+from . import webhooks
 from .common import GPT2_RATIOS, ProviderAPI, gpt2_size_problem, is_bad_json, parse_wxh, ratio_to_pixels
 from .store import Job
 
@@ -199,6 +200,12 @@ class EvoLinkAPI(ProviderAPI):
                 "user_group": "default",
             },
         }
+
+    def callback(self, job: Job, request: Request) -> webhooks.Plan | None:
+        url = job.request.get("callback_url")
+        if not isinstance(url, str) or not url:
+            return None
+        return webhooks.Plan(url, self.describe, retries=(1.0, 2.0, 4.0), timeout=10.0)
 
     def describe(self, job: Job) -> dict[str, Any]:
         state, progress, _ = self.store.observe(job)

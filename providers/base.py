@@ -37,6 +37,8 @@ class Provider(ABC):
     # False where the provider's docs say a job it reports as failed is not charged (credits refunded).
     charges_failed_jobs: ClassVar[bool] = True
     synchronous: ClassVar[bool] = False
+    # True where a create can carry ``ImageRequest.callback_url`` (the provider calls back when done).
+    accepts_callback: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -95,6 +95,9 @@ class ImageRequest:
     resolution: str | None = None  # EvoLink gpt-image-2 ratio mode: 1K / 2K / 4K
     # Streamed previews asked of a model that streams (OpenAI, 0-3); 0 = no stream, one answer.
     partial_images: int = 0
+    # Where the provider calls back when the job ends (set by the job driver for one job, with its
+    # secret token): never part of params(), so never stored, exported or shown as code.
+    callback_url: str | None = field(default=None, repr=False, compare=False)
 
     def with_(self, **changes: Any) -> ImageRequest:
         return replace(self, **changes)

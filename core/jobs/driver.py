@@ -28,7 +28,7 @@ import clock
 from core.history.files import ImageInfo
 from core.history.store import Store
 from core.history.views import Billing, JobError
-from core.jobs import submission
+from core.jobs import submission, webhooks
 from core.jobs.claims import JobClaims, JobRow
 from core.jobs.follow import DoneWindow, follow
 from core.jobs.lifecycle import Status, active_state
@@ -254,6 +254,14 @@ class JobDriver:
         return finish_with(self.ctx, self.job.id, status, billing, error=error, kind=kind, message=message,
                            images=images, provider_seconds=provider_seconds)
 
+    def _callback_url(self) -> str | None:
+        """Where the provider calls back for this job (``core.jobs.webhooks``), or None."""
+        return webhooks.callback_url(self.job.provider, self.job.id) if self.provider.accepts_callback else None
+
+    def _poll_sleep(self, seconds: float) -> None:
+        """While a callback is expected, polls are the fallback: slower, woken by the callback."""
+        self.sleep(max(seconds * webhooks.POLL_SLOWDOWN, webhooks.POLL_FLOOR_SECONDS))
+
     def _expected(self) -> float | None:
         job = self.job
         return submission.expected_seconds(self.ctx.store, job.provider, job.model, job.quality, job.endpoint,
@@ -271,7 +279,8 @@ class JobDriver:
             ))
             return
         expected = self.job.expected_seconds or self._expected()
-        created = self._create(request, expected)
+        hook = self._callback_url()
+        created = self._create(request.with_(callback_url=hook) if hook else request, expected)
         if created is not None:
             status, sent = created
             self._accepted(status, expected, sent=sent, answered=time.monotonic())
@@ -355,7 +364,7 @@ class JobDriver:
                     deadline_seconds=deadline,
                     started_at=started_at,
                     initial_state="running" if job.status == "running" else "queued",
-                    sleep=self.sleep,
+                    sleep=self._poll_sleep if self._callback_url() else self.sleep,
                     on_status=self._on_status,
                     on_transient=self._on_transient,
                     on_answer=window.note,
