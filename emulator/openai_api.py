@@ -73,6 +73,7 @@ FORMATS = ("png", "jpeg", "webp")
 BACKGROUNDS = ("transparent", "opaque", "auto")
 MODERATIONS = ("auto", "low")
 FIDELITIES = ("high", "low")
+COMPLEXITIES = ("low", "medium", "high")  # openai 3.57: planning effort, independent of quality
 PROMPT_LIMIT = 32000
 MAX_INPUT_IMAGES = 16
 MAX_INPUT_BYTES = 50 * 1024 * 1024
@@ -80,7 +81,7 @@ MAX_MASK_BYTES = 4 * 1024 * 1024
 
 COMMON_FIELDS = {
     "prompt", "model", "n", "size", "quality", "background", "output_format", "output_compression",
-    "stream", "partial_images", "user",
+    "stream", "partial_images", "user", "complexity", "safety_identifier",
 }  # fmt: skip
 GENERATE_FIELDS = COMMON_FIELDS | {"moderation"}
 EDIT_FIELDS = COMMON_FIELDS | {"input_fidelity"}  # no moderation on edits (SDK image_edit_params)
@@ -239,6 +240,8 @@ class OpenAIAPI(ProviderAPI):
         moderation = self._choice(fields, "moderation", MODERATIONS, "auto")
         fidelity = self._fidelity(fields, model)
         stream, partials = self._streaming(fields, form)
+        complexity = self._choice(fields, "complexity", COMPLEXITIES, "auto") if fields.get("complexity") else None
+        safety = self._safety_identifier(fields)
         size = self._size(fields, model)
         return {
             "model": model,
@@ -253,7 +256,19 @@ class OpenAIAPI(ProviderAPI):
             "input_fidelity": fidelity,
             "stream": stream,
             "partial_images": partials,
+            "complexity": complexity,
+            "safety_identifier": safety,
         }
+
+    def _safety_identifier(self, fields: dict[str, Any]) -> str | None:
+        """The effective identifier: a non-empty safety_identifier, else the deprecated user (openai 3.57)."""
+        for name in ("safety_identifier", "user"):
+            value = fields.get(name)
+            if value is not None and not isinstance(value, str):
+                raise self.invalid(name, f"Invalid type for '{name}': expected a string.", "invalid_type")
+            if value:
+                return str(value)
+        return None
 
     def _model(self, fields: dict[str, Any]) -> str:
         model = fields.get("model")
@@ -533,7 +548,8 @@ class OpenAIAPI(ProviderAPI):
         self, job: Any, params: dict[str, Any], outputs: list[bytes], fault: dict[str, Any] | None, started: float
     ) -> Response:
         whole = self._images_response(job, params, outputs)
-        shape = {k: whole[k] for k in ("background", "output_format", "quality", "size")}
+        shape: dict[str, Any] = {k: whole[k] for k in ("background", "output_format", "quality", "size",
+                                                       "safety_identifier") if k in whole}
 
         def usage(previews: int) -> dict[str, Any]:
             # Each preview is billed as more image output tokens (the catalogue's figure).
@@ -600,6 +616,7 @@ class OpenAIAPI(ProviderAPI):
             # quality=auto is reported (and billed) as the tier tokens.py assumes for it.
             "quality": tokens.AUTO_BILLED_AS if quality == "auto" else quality,
             "size": params["size"],
+            **({"safety_identifier": params["safety_identifier"]} if params.get("safety_identifier") else {}),
             "usage": {
                 "input_tokens": text + image_in,
                 "input_tokens_details": {"text_tokens": text, "image_tokens": image_in},

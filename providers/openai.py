@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import date
@@ -83,6 +84,7 @@ def _caps(model: str, label: str, **kw: Any) -> ModelCaps:
         "can_cancel": False,
         # stream + partial_images 0-3 on generations and edits, every GPT Image model (openai 3.57).
         "max_partial_images": 3,
+        "takes_safety_identifier": True,  # openai 3.57, generate and edit
     }
     base.update(kw)
     return ModelCaps(**base)
@@ -164,6 +166,11 @@ MODELS: dict[str, ModelCaps] = {
         **_GPT1,
     ),
 }
+
+
+def safety_identifier(user: str) -> str:
+    """What OpenAI asks to send for a person: a hash of their username or email, never the address itself."""
+    return hashlib.sha256(user.strip().lower().encode()).hexdigest()
 
 
 def _form_value(value: Any) -> str:
@@ -323,6 +330,8 @@ class OpenAIProvider(HttpProvider):
         }
         if request.output_compression is not None:
             fields["output_compression"] = request.output_compression
+        if request.safety_identifier and caps.takes_safety_identifier:
+            fields["safety_identifier"] = request.safety_identifier
         previews = validation.streamed_previews(request, caps)
         if previews:
             fields["stream"] = True

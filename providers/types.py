@@ -98,6 +98,9 @@ class ImageRequest:
     # Where the provider calls back when the job ends (set by the job driver for one job, with its
     # secret token): never part of params(), so never stored, exported or shown as code.
     callback_url: str | None = field(default=None, repr=False, compare=False)
+    # A stable, hashed id of the person asking (OpenAI's safety_identifier, for abuse monitoring): set
+    # for one call, never part of params().
+    safety_identifier: str | None = field(default=None, repr=False, compare=False)
 
     def with_(self, **changes: Any) -> ImageRequest:
         return replace(self, **changes)
@@ -166,6 +169,7 @@ class ModelCaps:
     prompt_limit_unit: Literal["chars", "tokens"] = "chars"
     can_cancel: bool = False
     max_partial_images: int = 0  # streamed previews the model can send before its image (0: it does not stream)
+    takes_safety_identifier: bool = False  # the create carries ImageRequest.safety_identifier
     expected_seconds: float | None = None
     shutdown: date | None = None
     replacement: str | None = None  # the priced model this app switches to after the shutdown

@@ -69,3 +69,15 @@ def test_a_dropped_stream_breaks_in_the_client_after_the_first_preview(client, e
             seen.append(event.type)
     assert seen == ["image_generation.partial_image"]
     assert emu.stats()["creates"]["openai"] == 1
+
+
+def test_safety_identifier_and_complexity_as_openai_3_57_takes_them(client):
+    who = "5d41402abc4b2a76b9719d911017c592"
+    events = list(client.images.generate(model="gpt-image-2", prompt="x", quality="low", stream=True,
+                                         partial_images=1, safety_identifier=who, complexity="high"))
+    assert events[-1].safety_identifier == who
+    plain = client.images.generate(model="gpt-image-2", prompt="x", quality="low", user="legacy-user")
+    assert plain.safety_identifier == "legacy-user"  # the deprecated user stands in when no identifier is sent
+    with pytest.raises(openai.BadRequestError) as info:
+        client.images.generate(model="gpt-image-2", prompt="x", quality="low", complexity="extreme")
+    assert info.value.body["param"] == "complexity"

@@ -115,3 +115,16 @@ def test_the_estimate_counts_the_previews_and_flags_the_unconfirmed_figure():
     assert line.quantity == 200
     assert streamed.total.amount == plain.total.amount + line.amount
     assert plain.confirmed and not streamed.confirmed
+
+
+def test_a_safety_identifier_goes_out_hashed_and_is_never_stored_in_params(make, emu):
+    from providers.openai import safety_identifier
+
+    who = safety_identifier("Ana@Example.com ")
+    assert who == safety_identifier("ana@example.com") and "example" not in who
+    request = gen(partial_images=0).with_(safety_identifier=who)
+    status = make("openai").submit(request)
+    assert last_job(emu).request["safety_identifier"] == who and status.raw["safety_identifier"] == who
+    assert "safety_identifier" not in request.params() and who not in repr(request)
+    make("coretoday").submit(gen(partial_images=0, model="gpt-image-2").with_(safety_identifier=who))
+    assert "safety_identifier" not in str(last_job(emu).request)  # a provider without the field never gets it
