@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from ui import compare_builder, compare_past, compare_quote, compare_results, sidebar, text
+from core.history import ops as history_ops
+from ui import compare_builder, compare_past, compare_quote, compare_results, services, sidebar, text
 
 # Additive to app.py's call: a page opened on its own (a link before app.py ran) still gets
 # the wide layout its grids need.
@@ -18,6 +19,12 @@ def open_experiment(experiment_id: str) -> None:
 linked = st.query_params.get("experiment")
 if linked and st.session_state.get(compare_results.OPEN) != linked:
     st.session_state[compare_results.OPEN] = linked
+_who, _open = services.user(), st.session_state.get(compare_results.OPEN)
+if _open and not _who.can("view_all"):  # someone else's private experiment opens for nobody else
+    _exp = history_ops.get_experiment(services.store(), _open)
+    if _exp is None or not _who.sees(_exp.user_id, _exp.shared):
+        st.session_state.pop(compare_results.OPEN, None)
+        st.query_params.pop("experiment", None)
 
 st.title("Compare")
 st.caption("The same idea on several providers, quality tiers or prompt variants, next to each other, "

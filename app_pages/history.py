@@ -13,6 +13,10 @@ job_id = st.query_params.get("job")
 if st.query_params.get("experiment"):
     # A link from Compare: show that experiment's results.
     st.session_state[history_filters.EXPERIMENT] = st.query_params["experiment"]
+    if history_detail.opened_by_link("experiment", st.query_params["experiment"]):
+        # A share link to an experiment: its results open read-only for whoever signed in (this session).
+        st.session_state[history_filters.LINKED_EXPERIMENT] = st.query_params["experiment"]
+        del st.query_params["share"]
     del st.query_params["experiment"]
 
 st.title("History")

@@ -8,6 +8,8 @@ import streamlit as st
 
 from core import config
 from core import settings as app_settings
+from core.accounts import TEAM, PermissionDenied, SecretKeyInvalid, SecretKeyMissing
+from core.accounts import service as accounts_service
 from core.exports import codegen
 from core.spend.money import format_usd
 from providers import registry
@@ -18,40 +20,99 @@ from ui import auth, services, sidebar, state
 sidebar.ensure()
 st.title("Settings")
 
-auth.settings_section(auth.current_user())
+user = auth.current_user()  # every save below checks this person's role on the server, not the page
+auth.settings_section(user)
 
 saved = app_settings.load()
 
+def _session_keys_form() -> None:
+    """No sign-in: keys typed here live only in this browser session, as always."""
+    st.caption(
+        "A key typed here lives only in this browser session: it is never stored, logged or shown again. "
+        "For a permanent key use `.streamlit/secrets.toml` or an environment variable. "
+        "A provider with no key runs on the built-in emulator."
+    )
+    with st.form("keys_form", border=False):
+        typed: dict[str, str] = {}
+        cols = st.columns(2)
+        for i, (name, cls) in enumerate(PROVIDERS.items()):
+            source = services.route(name, user).key_source
+            typed[cls.key_env] = cols[i % 2].text_input(
+                f"{registry.label(name)} key",
+                type="password",
+                placeholder={"session": "set for this session", "secrets": "set in secrets.toml",
+                             "environment": "set in the environment", "none": "none: emulator"}.get(source, source),
+                help=f"Or set {cls.key_env}. {cls.key_help}".strip(),
+                key=f"settings_key_{name}",
+            )
+        c1, c2 = st.columns([1, 5])
+        if c1.form_submit_button("Save keys", type="primary"):
+            keys = dict(state.session_keys())
+            for env, value in typed.items():
+                if value.strip():
+                    keys[env] = value.strip()
+            st.session_state[state.SESSION_KEYS] = keys
+            # Jobs sent with a typed key that a restart forgot wait for it; this one is the operator's too.
+            resumed = sum(services.runner().supply_session_key(name, typed[cls.key_env], by=user)
+                          for name, cls in PROVIDERS.items() if typed[cls.key_env].strip())
+            st.success("Saved for this session." + (f" {resumed} waiting job(s) go on with it." if resumed else ""))
+        if c2.form_submit_button("Forget typed keys"):
+            st.session_state[state.SESSION_KEYS] = {}
+            st.info("Keys typed in this session are forgotten.")
+
+
+def _stored_keys_form() -> None:
+    """Signed in: a typed key is stored encrypted for its holder (you, or the team), never shown again."""
+    vault = accounts_service.vault()
+    team = user.can("manage_team_keys") and st.toggle(
+        "Keys for the whole team", key="settings_keys_team",
+        help="A team key pays for the jobs of every maker who has no key of their own.")
+    holder = TEAM if team else user.user_id
+    st.caption(
+        ("The team's keys pay for makers who have no key of their own. " if team else
+         "Your own keys pay for your jobs (before the team's). ")
+        + "A key typed here is stored encrypted and is never shown again; the jobs sent with it are followed "
+        "with it after any restart, and never with another. A provider with no key runs on the emulator."
+    )
+    statuses = vault.statuses(holder)
+    with st.form("stored_keys_form", border=False):
+        typed: dict[str, str] = {}
+        cols = st.columns(2)
+        for i, name in enumerate(PROVIDERS):
+            found = statuses.get(name)
+            typed[name] = cols[i % 2].text_input(
+                f"{registry.label(name)} key", type="password", key=f"settings_stored_key_{name}",
+                placeholder="none" if found is None else
+                f"set by {found.set_by or 'someone'} on {found.set_at:%Y-%m-%d %H:%M} UTC",
+            )
+        c1, c2 = st.columns([1, 4])
+        if c1.form_submit_button("Store keys", type="primary"):
+            try:
+                done = [name for name, value in typed.items() if value.strip()
+                        and vault.store(user, name, value, team=team)]
+            except (PermissionDenied, SecretKeyMissing, SecretKeyInvalid, ValueError) as err:
+                st.error(str(err), icon=":material/block:")
+            else:
+                st.success("Stored: " + ", ".join(registry.label(n) for n in done) if done else "Nothing typed.")
+        forget = c2.form_submit_button("Forget these keys")
+        if forget:
+            try:
+                gone = [n for n in PROVIDERS if vault.forget(user, n, team=team)]
+            except PermissionDenied as err:
+                st.error(str(err), icon=":material/block:")
+            else:
+                st.info(f"Forgotten: {len(gone)} key(s). Jobs sent with them wait until a key is stored again.")
+
+
 st.subheader("API keys")
-st.caption(
-    "A key typed here lives only in this browser session: it is never stored, logged or shown again. "
-    "For a permanent key use `.streamlit/secrets.toml` or an environment variable. "
-    "A provider with no key runs on the built-in emulator."
-)
-with st.form("keys_form", border=False):
-    typed: dict[str, str] = {}
-    cols = st.columns(2)
-    for i, (name, cls) in enumerate(PROVIDERS.items()):
-        source = services.route(name).key_source
-        typed[cls.key_env] = cols[i % 2].text_input(
-            f"{registry.label(name)} key",
-            type="password",
-            placeholder={"session": "set for this session", "secrets": "set in secrets.toml",
-                         "environment": "set in the environment", "none": "none: emulator"}[source],
-            help=f"Or set {cls.key_env}. {cls.key_help}".strip(),
-            key=f"settings_key_{name}",
-        )
-    c1, c2 = st.columns([1, 5])
-    if c1.form_submit_button("Save keys", type="primary"):
-        keys = dict(state.session_keys())
-        for env, value in typed.items():
-            if value.strip():
-                keys[env] = value.strip()
-        st.session_state[state.SESSION_KEYS] = keys
-        st.success("Saved for this session.")
-    if c2.form_submit_button("Forget typed keys"):
-        st.session_state[state.SESSION_KEYS] = {}
-        st.info("Keys typed in this session are forgotten.")
+if user.local:
+    _session_keys_form()
+else:
+    _stored_keys_form()
+
+if not user.can("manage_settings"):
+    st.caption("Defaults, budget caps, credit values and the price catalogue are for owners.")
+    st.stop()
 
 st.subheader("Base URLs")
 st.markdown(
@@ -86,6 +147,7 @@ with st.form("defaults_form", border=False):
     size = c3.selectbox("Aspect ratio", sizes,
                         index=sizes.index(saved.default_size) if saved.default_size in sizes else 0)
     if st.form_submit_button("Save defaults"):
+        user.require("manage_settings")
         saved.default_provider, saved.default_quality, saved.default_size = provider, quality, size
         app_settings.save(saved)
         st.success("Defaults saved for everyone using this app.")
@@ -95,7 +157,8 @@ caps = services.store().get_caps()
 st.caption(
     "Caps in USD. A submission whose estimate does not fit in what is left is refused before any request is "
     "sent. Simulated (emulator) spend is metered separately against the same caps. "
-    "Empty = no cap (or the `IMAGE_STUDIO_BUDGET_USD_DAILY` / `_TOTAL` environment variable)."
+    "Empty = no cap (or the `IMAGE_STUDIO_BUDGET_USD_DAILY` / `_TOTAL` environment variable). "
+    "The per-member cap holds each signed-in member to their own share of a day, within the team's caps."
 )
 with st.form("budget_form", border=False):
     c1, c2 = st.columns(2)
@@ -103,16 +166,20 @@ with st.form("budget_form", border=False):
                                help=f"Now: {format_usd(caps.daily)} ({caps.daily_source or 'no cap'})")
     total_text = c2.text_input("Total cap (USD)", value="" if caps.total is None else str(caps.total),
                                help=f"Now: {format_usd(caps.total)} ({caps.total_source or 'no cap'})")
+    member_text = st.text_input("Daily cap per member (USD)",
+                                value="" if caps.member_daily is None else str(caps.member_daily),
+                                help="Each signed-in member's own daily budget. Empty: only the team's caps.")
     if st.form_submit_button("Save budget"):
         try:
             daily = Decimal(daily_text) if daily_text.strip() else None
             total = Decimal(total_text) if total_text.strip() else None
-            if (daily is not None and daily < 0) or (total is not None and total < 0):
+            member = Decimal(member_text) if member_text.strip() else None
+            if any(v is not None and (v < 0 or not v.is_finite()) for v in (daily, total, member)):
                 raise InvalidOperation
         except InvalidOperation:
             st.error("A cap is a positive amount in USD, such as 5 or 2.50. Leave it empty for no cap.")
         else:
-            services.store().set_caps(daily, total)
+            services.store().set_caps(daily, total, member_daily=member, by=user)
             st.success("Budget saved.")
 
 st.subheader("Credit values")
@@ -129,6 +196,7 @@ with st.form("credit_form", border=False):
         except InvalidOperation:
             st.error("Enter a positive amount in USD, such as 0.01.")
         else:
+            user.require("manage_settings")
             saved.usd_per_credit["apiframe"] = str(per_credit)
             app_settings.save(saved)
             st.success("Saved: Apiframe estimates now use this value.")

@@ -33,15 +33,18 @@ __all__ = [
     "ACCOUNT_TABLES",
     "ACTIVE_STATES",
     "ADDED_JOB_COLUMNS",
+    "REVIEW_TABLES",
     "FINISHED_STATES",
     "JOB_STATES",
     "MIGRATIONS",
+    "OWNERSHIP_COLUMNS",
     "SCHEMA_VERSION",
     "SchemaTooNew",
     "account_sessions",
     "as_utc",
     "budget",
     "dispose_engines",
+    "edit_spill",
     "experiments",
     "get_engine",
     "images",
@@ -52,10 +55,14 @@ __all__ = [
     "migrate",
     "normalize_url",
     "read",
+    "review_items",
+    "review_votes",
+    "reviews",
     "role_grants",
     "run_inputs",
     "runs",
     "schema_version",
+    "shares",
     "stored_keys",
     "users",
     "write",
@@ -63,7 +70,7 @@ __all__ = [
 
 # The job states (JOB_STATES, ACTIVE_STATES, FINISHED_STATES) live in core.jobs.lifecycle.
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -111,6 +118,8 @@ experiments = sa.Table(
     sa.Column("name", sa.String(200), nullable=False, default=""),
     sa.Column("notes", sa.Text, nullable=False, default=""),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("user_id", sa.String(40), nullable=True),  # who made it (schema 5; NULL: before accounts)
+    sa.Column("shared", sa.Boolean, nullable=True),  # True: the whole team sees it (schema 5)
 )
 
 # What a person asked for, once per click of "Generate".
@@ -132,6 +141,7 @@ runs = sa.Table(
     sa.Column("experiment_id", ID, sa.ForeignKey("experiments.id", ondelete="SET NULL"), nullable=True),
     # Edit chains: the job whose output this run edits (no FK: history may be deleted).
     sa.Column("parent_job_id", ID, nullable=True),
+    sa.Column("user_id", sa.String(40), nullable=True),  # who asked (schema 5; NULL: before accounts)
     sa.Index("ix_runs_created", "created_at"),
     sa.Index("ix_runs_experiment", "experiment_id"),
     sa.Index("ix_runs_parent", "parent_job_id"),
@@ -206,6 +216,13 @@ jobs = sa.Table(
     sa.Column("claim_expires_at", UTCDateTime, nullable=True),
     sa.Column("rating", sa.SmallInteger, nullable=True),
     sa.Column("parent_job_id", ID, nullable=True),
+    # Who made it, whether the team sees it, and whose key it is sent and followed with (schema 5):
+    # key_holder is a stored key's holder (a user id or "team", core.accounts.keys), "config" (the
+    # operator's secrets/environment, only without sign-in), "session" (typed in one session, kept in
+    # that runner's memory), or NULL (the emulator).
+    sa.Column("user_id", sa.String(40), nullable=True),
+    sa.Column("shared", sa.Boolean, nullable=True),
+    sa.Column("key_holder", sa.String(40), nullable=True),
     sa.Index("ix_jobs_status_queued", "status", "queued_at"),
     sa.Index("ix_jobs_queued", "queued_at"),
     sa.Index("ix_jobs_run", "run_id", "seq"),
@@ -214,6 +231,7 @@ jobs = sa.Table(
     sa.Index("ix_jobs_claim", "claimed_by"),
     sa.Index("ix_jobs_rating", "rating"),
     sa.Index("ix_jobs_parent", "parent_job_id"),
+    sa.Index("ix_jobs_user", "user_id", "queued_at"),
 )
 
 # One file per distinct image content; jobs share it through job_images.
@@ -258,7 +276,9 @@ ledger = sa.Table(
     sa.Column("usd_nanos", Nanos, nullable=False),  # what counts against the budget now
     sa.Column("billed_amount", sa.String(40), nullable=True),
     sa.Column("billed_unit", sa.String(16), nullable=True),
+    sa.Column("user_id", sa.String(40), nullable=True),  # who spent it (schema 5; NULL: before accounts)
     sa.Index("ix_ledger_endpoint_created", "endpoint", "created_at"),
+    sa.Index("ix_ledger_user_created", "user_id", "created_at"),
 )
 
 # The budget caps set in Settings (NULL: fall back on the environment). Its single
@@ -270,6 +290,7 @@ budget = sa.Table(
     sa.Column("daily_usd_nanos", Nanos, nullable=True),
     sa.Column("total_usd_nanos", Nanos, nullable=True),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("member_daily_usd_nanos", Nanos, nullable=True),  # each member's own daily cap (schema 5)
 )
 
 
@@ -320,6 +341,96 @@ stored_keys = sa.Table(
 )
 
 ACCOUNT_TABLES = (users, role_grants, account_sessions, stored_keys)
+
+# A link to one result or experiment (schema 5): whoever signed in opens it, read-only.
+shares = sa.Table(
+    "shares",
+    metadata,
+    sa.Column("token", sa.String(64), primary_key=True),  # secrets.token_urlsafe: the link's secret part
+    sa.Column("kind", sa.String(12), nullable=False),  # job / experiment
+    sa.Column("target_id", ID, nullable=False),
+    sa.Column("created_by", sa.String(40), nullable=False),  # a user id
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_shares_target", "kind", "target_id"),
+)
+
+# Columns schema 5 added to older tables (who made and spent what, whose key, shared).
+OWNERSHIP_COLUMNS: dict[str, tuple[str, ...]] = {
+    "runs": ("user_id",),
+    "jobs": ("user_id", "shared", "key_holder"),
+    "experiments": ("user_id", "shared"),
+    "ledger": ("user_id",),
+    "budget": ("member_daily_usd_nanos",),
+}
+
+
+# --- blind reviews and edit spill (schema 6; core.review reads and writes them) -------
+# A review: images people vote on in pairs through a link carrying ``token`` (unguessable).
+reviews = sa.Table(
+    "reviews",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("token", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False, default=""),
+    sa.Column("created_by", sa.String(40), nullable=False),  # a users.id, or "local"
+    sa.Column("created_by_email", sa.String(320), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("seed", sa.BigInteger, nullable=False),  # left/right and tie-breaks of the schedule
+    sa.Column("closed_at", UTCDateTime, nullable=True),
+    sa.Column("closed_by", sa.String(40), nullable=True),
+)
+
+# The images of a review. The candidate and its price are for the results only: never sent to a voter.
+review_items = sa.Table(
+    "review_items",
+    metadata,
+    sa.Column("review_id", ID, sa.ForeignKey("reviews.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("idx", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("job_id", ID, nullable=False),  # no FK: deleting history must not rewrite a review's votes
+    sa.Column("image_idx", sa.Integer, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),  # the file, kept while the review is
+    sa.Column("prompt", sa.Text, nullable=False),  # pairs are only ever of one prompt
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("model", sa.String(64), nullable=False),
+    sa.Column("quality", sa.String(16), nullable=False),
+    sa.Column("price_usd", sa.String(40), nullable=True),  # per image, Decimal as text; NULL: not known
+)
+
+# One vote per voter per pair (item_a < item_b whichever side each was shown on).
+review_votes = sa.Table(
+    "review_votes",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("review_id", ID, sa.ForeignKey("reviews.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("voter", sa.String(80), nullable=False),  # "user:<users.id>" or "browser:<random id>"
+    sa.Column("voter_email", sa.String(320), nullable=True),
+    sa.Column("item_a", sa.Integer, nullable=False),
+    sa.Column("item_b", sa.Integer, nullable=False),
+    sa.Column("left_item", sa.Integer, nullable=False),  # as shown
+    sa.Column("right_item", sa.Integer, nullable=False),
+    sa.Column("choice", sa.String(8), nullable=False),  # left / right / tie
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("review_id", "voter", "item_a", "item_b", name="uq_review_votes_pair"),
+    sa.Index("ix_review_votes_review", "review_id", "item_a", "item_b"),
+)
+
+# How far a masked edit's result spilled outside its mask, measured once when it was stored.
+edit_spill = sa.Table(
+    "edit_spill",
+    metadata,
+    sa.Column("job_id", ID, primary_key=True),
+    sa.Column("idx", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("fraction", sa.Float, nullable=False),  # changed / total outside the mask
+    sa.Column("mean_change", sa.Float, nullable=False),  # 0..1 of full scale
+    sa.Column("changed", sa.BigInteger, nullable=False),
+    sa.Column("total", sa.BigInteger, nullable=False),
+    sa.Column("resized", sa.Boolean, nullable=False),
+    sa.Column("computed_at", UTCDateTime, nullable=False),
+    sa.ForeignKeyConstraint(["job_id", "idx"], ["job_images.job_id", "job_images.idx"], ondelete="CASCADE"),
+)
+
+REVIEW_TABLES = (reviews, review_items, review_votes, edit_spill)
 
 
 # --- engines ------------------------------------------------------------------------
@@ -435,10 +546,32 @@ def _create_tables(*tables: sa.Table) -> Migration:
     return step
 
 
+def _ownership(conn: Connection) -> None:
+    """Schema 5, in one step: who made, shared and spent what, whose key a job uses, member caps, share links.
+
+    Each column is added only if missing (tests rebuild older schemas from today's tables).
+    Old rows read NULL: made before accounts, by the one operator, private, sent with the configured key.
+    """
+    inspector = sa.inspect(conn)
+    for table_name, names in OWNERSHIP_COLUMNS.items():
+        table = metadata.tables[table_name]
+        have = {c["name"] for c in inspector.get_columns(table_name)}
+        for name in names:
+            if name not in have:
+                column_type = table.c[name].type.compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f"ALTER TABLE {table_name} ADD COLUMN {name} {column_type}")
+    for table_name, index in (("jobs", "ix_jobs_user"), ("ledger", "ix_ledger_user_created")):
+        if index not in {i["name"] for i in inspector.get_indexes(table_name)}:
+            next(i for i in metadata.tables[table_name].indexes if i.name == index).create(conn)
+    metadata.create_all(conn, tables=[shares])  # checkfirst: only if missing
+
+
 # version -> the step that brings version-1 to version.
 MIGRATIONS: dict[int, Migration] = {
     **{v: _add_job_columns(v) for v in ADDED_JOB_COLUMNS},
     4: _create_tables(*ACCOUNT_TABLES),  # accounts: users, role grants, sessions, encrypted keys
+    5: _ownership,  # accounts: who made and spent what, whose key, member caps, share links
+    6: _create_tables(*REVIEW_TABLES),  # blind reviews (items, votes) and edit spill
 }
 
 

@@ -30,9 +30,11 @@ import httpx
 
 from core import config
 from core import settings as app_settings
+from core.accounts.identity import Identity
+from core.accounts.keys import TEAM, open_key
 from core.config import KeySource
 from core.history.store import Store
-from core.jobs.runner import JobRunner
+from core.jobs.runner import CONFIG_KEY, SESSION_KEY, JobRunner
 from providers import registry
 from providers.base import Provider
 from providers.catalogue import Catalogue, Cost, Estimate, load_catalogue
@@ -45,8 +47,10 @@ __all__ = [
     "DEFAULT_PORT",
     "SERVICE",
     "EmulatorHandle",
+    "KeyChoice",
     "LivePricing",
     "get_emulator",
+    "key_choice",
     "pricing",
     "provider_factory",
     "provider_key",
@@ -71,6 +75,48 @@ def provider_key(
     if explicit is not None and explicit.strip():
         return explicit.strip(), "session"
     return config.get_secret(registry.provider_class(provider).key_env, session)
+
+
+@dataclass(frozen=True)
+class KeyChoice:
+    """Whose key a person's next job of one provider is sent with, and so where it goes."""
+
+    endpoint: str  # live / emulator
+    holder: str | None  # jobs.key_holder: a user id, "team", "session", "config"; None on the emulator
+    source: str  # KeySource, or "yours" / "team" for a stored key
+
+    @property
+    def stored(self) -> bool:
+        return self.holder not in (None, SESSION_KEY, CONFIG_KEY)
+
+
+def key_choice(identity: Identity, provider: str, session: Mapping[str, object] | None = None) -> KeyChoice:
+    """The one rule for whose key pays.
+
+    The local operator (no sign-in configured): a key typed in this session, else
+    secrets.toml, else the environment, as always. A signed-in member: their own stored
+    key, else the team's, else the emulator; never the operator's configured key.
+    """
+    if identity.local:
+        _, source = provider_key(provider, session=session)
+        if source == "none":
+            return KeyChoice("emulator", None, source)
+        return KeyChoice("live", SESSION_KEY if source == "session" else CONFIG_KEY, source)
+    from core.accounts import service as accounts_service
+
+    vault = accounts_service.vault()
+    if identity.can("use_own_key") and provider in vault.statuses(identity.user_id):
+        return KeyChoice("live", identity.user_id, "yours")
+    if identity.can("generate") and provider in vault.statuses(TEAM):
+        return KeyChoice("live", TEAM, "team")
+    return KeyChoice("emulator", None, "none")
+
+
+def open_stored_key(holder: str, provider: str) -> str | None:
+    """The runner's key opener: a stored key from the shared database (survives any restart)."""
+    from core.accounts import service as accounts_service
+
+    return open_key(accounts_service.engine(), holder, provider)
 
 
 # --- pricing --------------------------------------------------------------------------------
@@ -157,14 +203,19 @@ def _start_emulator(port: int) -> EmulatorHandle:
     if not _port_free(port) and _answers_as_emulator(port):
         return EmulatorHandle(f"http://127.0.0.1:{port}")
     latency, jitter = config.emulator_latency(), config.emulator_jitter()
-    emu = Emulator(port=port if _port_free(port) else 0, data_dir=config.data_dir(), latency=latency, jitter=jitter)
+    # prerender: a result is made while its job runs, so it is ready when the job is done, as at a real
+    # provider; rendered on the first download instead, it sat between "done" and "on screen" (issue 17).
+    def make(on: int) -> Emulator:
+        return Emulator(port=on, data_dir=config.data_dir(), latency=latency, jitter=jitter, prerender=True)
+
+    emu = make(port if _port_free(port) else 0)
     try:
         emu.start()
     except OSError:
         # Lost a race for the port: another process's emulator may have just taken it.
         if _answers_as_emulator(port):
             return EmulatorHandle(f"http://127.0.0.1:{port}")
-        emu = Emulator(port=0, data_dir=config.data_dir(), latency=latency, jitter=jitter).start()
+        emu = make(0).start()
     return EmulatorHandle(emu.base_url, emu)
 
 
@@ -194,7 +245,11 @@ def stop_emulator() -> None:
 
 # --- providers ------------------------------------------------------------------------------
 def provider_factory(name: str, endpoint: str, api_key: str | None = None) -> Provider:
-    """The runner's providers: live ones with their key (``provider_key``), or the emulator's."""
+    """The runner's providers: live ones with their key (``provider_key``), or the emulator's.
+
+    The runner passes the key of the job's holder (``jobs.key_holder``); only a job
+    whose holder is ``"config"`` (the local operator's) comes here without one.
+    """
     if endpoint == "emulator":
         emu = get_emulator()
         return registry.create(name, api_key=api_key or "emulator", base_url=emu.url(name), uploader=emu.upload)
@@ -244,7 +299,8 @@ def runner() -> JobRunner:
     with _lock:
         services = _services()
         if services.runner is None or not services.runner.running:
-            services.runner = JobRunner(services.store, provider_factory, pricing=services.pricing).start()
+            services.runner = JobRunner(services.store, provider_factory, pricing=services.pricing,
+                                        key_opener=open_stored_key).start()
         return services.runner
 
 

@@ -177,6 +177,9 @@ class ProviderAPI:
             elif kind not in JOB_FAULT_KINDS:
                 return self.fault_error(fault), None
         key = self.api_key(request)
+        if key:
+            with self.store.lock:
+                self.store.keys_seen[key] += 1
         if not key or key.startswith("invalid"):
             if fault is not None and fault["kind"] == "slow":
                 await asyncio.sleep(float(fault.get("delay") or 1.0))  # slow, then refused: as without defer

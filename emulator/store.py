@@ -14,6 +14,7 @@ All methods take ``lock``: the server thread and the Python API share a store.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import json
@@ -153,6 +154,8 @@ class Store:
         self.prerender = False  # render results at creation rather than on first download (benchmarks)
         self.base_url = ""  # set once the socket is bound
         self.jobs: dict[str, Job] = {}
+        # How many requests came with each API key (tests check whose key a job was followed with).
+        self.keys_seen: collections.Counter[str] = collections.Counter()
         self.faults: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self.deliveries: list[dict[str, Any]] = []  # webhook calls made (emulator.webhooks)

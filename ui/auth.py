@@ -173,6 +173,8 @@ def settings_section(user: Identity) -> None:
     accounts = accounts_service.accounts()
     st.markdown(f"Everyone signs in here. You are **{user.email}** ({user.role}). "
                 "Someone who signs in but has no role sees only “ask an owner for access”.")
+    if not user.can("manage_roles"):  # who else is here is the owners' business
+        return
     _configured_table()
     if not accounts.has_owner():
         st.warning(f"No owner is configured: name one in `{ENV_NAMES['owner']}`.")

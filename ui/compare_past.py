@@ -75,7 +75,8 @@ def _card(exp: history_ops.ExperimentSummary, data_dir: Path, on_open: Callable[
 
 def render(on_open: Callable[[str], None]) -> None:
     store = services.store()
-    total = history_ops.count_experiments(store)
+    scope = services.user().history_scope  # their own and the team's; owners see all
+    total = history_ops.count_experiments(store, visible_to=scope)
     if not total:
         st.info(
             "**No experiments yet.** Every comparison you run (side by side or a grid) is kept here with its "
@@ -86,7 +87,7 @@ def render(on_open: Callable[[str], None]) -> None:
     pages = max(1, math.ceil(total / PER_PAGE))
     stored = st.session_state.get(PAGE, 1)
     page = stored if isinstance(stored, int) and 1 <= stored <= pages else 1
-    items = history_ops.list_experiments(store, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
+    items = history_ops.list_experiments(store, limit=PER_PAGE, offset=(page - 1) * PER_PAGE, visible_to=scope)
     grid = st.grid(3, min_column_width=260, border=True)
     for exp in items:
         with grid.cell():

@@ -114,4 +114,4 @@ def run_bar(plan: ex.Plan, pq: ex.PlanQuote) -> ex.RunOutcome | None:
 
     name = (st.session_state.get(NAME) or "").strip() or None
     return ex.run_plan(plan, pq, runner=services.runner(), store=services.store(), name=name,
-                       key_for=services.session_key)
+                       key_for=services.session_key, by=services.user(), holder_for=services.key_holder)

@@ -23,7 +23,7 @@ from core.spend.money import format_usd
 from providers import registry
 from ui import format as fmt
 from ui import history_common as hc
-from ui import pages, services, text
+from ui import pages, review_locality, review_make, services, text
 
 OPEN = "compare_open"  # the experiment shown under the builder
 REFRESH_SECONDS = 1.0
@@ -144,6 +144,7 @@ def _toolbar(grid: Grid) -> None:
                       on_click=compare_builder.restore, args=(grid,),
                       help="Put this comparison's settings back in the form above, to change and run again. "
                            "Input images are not kept: add them again.")
+        review_make.action(grid.job_ids, key=f"compare_review_{exp_id}")
         if st.button("Open in History", key=f"compare_history_{exp_id}", icon=":material/photo_library:",
                      type="tertiary"):
             try:
@@ -212,11 +213,11 @@ def _cell(grid: Grid, cell: GridCell, cheapest: str | None, fastest: str | None)
 
 def _rate(job_id: str, idx: int, key: str) -> None:
     value = st.session_state.get(key)
-    services.store().set_rating(job_id, None if value is None else int(value) + 1, idx=idx)
+    services.store().set_rating(job_id, None if value is None else int(value) + 1, idx=idx, by=services.user())
 
 
 def _toggle_winner(group: list[str], job_id: str, idx: int, now_winner: bool) -> None:
-    history_ops.mark_winner(services.store(), group, job_id, idx, winner=not now_winner)
+    history_ops.mark_winner(services.store(), group, job_id, idx, winner=not now_winner, by=services.user())
 
 
 def _open_in_history(job_id: str) -> None:
@@ -250,6 +251,7 @@ def _result(grid: Grid, job: JobView, key: str, cheapest: str | None, fastest: s
         dims = f"{image.width}×{image.height}" if image.width and image.height else job.size
         st.caption(f"{registry.label(job.provider)} · {registry.model_label(job.model, job.provider)} · "
                    f"{job.quality} · {dims}")
+        review_locality.spill_caption(job, image, key=f"{key}_{job.id[:8]}", offer=False)
         rating = hc.rating_of(job, image)
         rate_key = f"{key}_rate_{job.id[:8]}"
         st.feedback("stars", key=rate_key, default=rating - 1 if rating else None, on_change=_rate,

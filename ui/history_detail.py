@@ -18,6 +18,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from core.accounts import PermissionDenied
 from core.exports import downloads as exporting
 from core.history import ops as history_ops
 from core.history.views import ImageView, JobFilter, JobView
@@ -62,10 +63,20 @@ def hand_to_studio(job: JobView, mode: str, image: ImageView | None = None) -> N
         st.info("Studio is ready with this job: open it from the menu.")
 
 
+def opened_by_link(kind: str, target_id: str) -> bool:
+    """Whether this address carries a share link (``?share=<token>``) to exactly this job or experiment."""
+    token = st.query_params.get("share")
+    return bool(token) and services.store().open_share(str(token)) == (kind, target_id)
+
+
 def render(job_id: str) -> None:
     store = services.store()
+    who = services.user()
     job = store.get_job(job_id)
     st.button("Back to history", key="history_back", on_click=back, icon=":material/arrow_back:", type="tertiary")
+    linked = job is not None and opened_by_link("job", job.id)
+    if job is not None and not (who.sees(job.user_id, job.shared) or linked):
+        job = None  # someone else's private work: said exactly as a missing one, so nothing leaks
     if job is None:
         st.warning(
             "This result is not in the history. It may have been deleted, or the link belongs to another "
@@ -88,10 +99,16 @@ def render(job_id: str) -> None:
     left, right = st.columns([3, 2], gap="large")
     with left:
         _pictures(job)
+    # Read-only unless it is theirs (or they are an owner): a link or a team share opens, never edits.
+    mine = who.owns(job.user_id) or who.can("view_all")
     with right:
         _facts(job)
-        _rating(job, run)
-        _actions(job, run)
+        if who.can("rate"):
+            _rating(job, run)
+        if mine and who.can("generate"):
+            _actions(job, run)
+        else:
+            st.caption(":material/visibility: Shared with you to look at: read-only.")
     tabs = st.tabs(["Prompt", "Parameters", "Cost and time", "Edit chain", "Share"])
     with tabs[0]:
         st.caption("The prompt as sent. Use the copy button on the right of the box.")
@@ -104,7 +121,7 @@ def render(job_id: str) -> None:
     with tabs[3]:
         _chain(job)
     with tabs[4]:
-        _share(job)
+        _share(job, mine)
 
 
 def _pictures(job: JobView) -> None:
@@ -153,7 +170,7 @@ def _facts(job: JobView) -> None:
 
 def _rate(job_id: str, idx: int, key: str) -> None:
     value = st.session_state.get(key)
-    services.store().set_rating(job_id, None if value is None else int(value) + 1, idx=idx)
+    services.store().set_rating(job_id, None if value is None else int(value) + 1, idx=idx, by=services.user())
 
 
 def _group(job: JobView, experiment_id: str | None) -> list[str]:
@@ -163,7 +180,7 @@ def _group(job: JobView, experiment_id: str | None) -> list[str]:
 
 
 def _winner(job: JobView, idx: int, key: str, experiment_id: str | None) -> None:
-    history_ops.mark_winner(services.store(), _group(job, experiment_id), job.id, idx,
+    history_ops.mark_winner(services.store(), _group(job, experiment_id), job.id, idx, by=services.user(),
                             winner=bool(st.session_state.get(key)))
 
 
@@ -248,7 +265,11 @@ def _confirm_delete(job: JobView) -> None:
                    "The spend ledger keeps its cost.")
         c1, c2 = st.columns(2)
         if c1.button("Delete for good", key="history_delete_confirm_one", type="primary"):
-            result = services.store().delete_jobs([job.id])
+            try:
+                result = services.store().delete_jobs([job.id], by=services.user())
+            except PermissionDenied as err:
+                st.error(str(err), icon=":material/block:")
+                return
             back()
             st.toast("Deleted." if result.deleted else "Not deleted: it is still running.",
                      icon=":material/delete:")
@@ -270,7 +291,7 @@ def _code(job: JobView) -> None:
         for (label, code, lang), tab in zip(snippets, st.tabs([s[0] for s in snippets]), strict=True):
             with tab:
                 st.caption(f"This request as {label}. Your key is read from the environment, never written here.")
-                st.code(text.plain(code), language=lang)
+                st.code(code, language=lang)
 
 
 _PARAM_LABELS = {
@@ -408,6 +429,21 @@ def share_link(job_id: str) -> str:
     return f"{base.rstrip('/')}?job={job_id}"
 
 
-def _share(job: JobView) -> None:
-    st.caption("Anyone who can open this Image Studio can open this result with the link:")
-    st.code(share_link(job.id), language=None)
+def _share(job: JobView, mine: bool) -> None:
+    who = services.user()
+    if who.local:
+        st.caption("Anyone who can open this Image Studio can open this result with the link:")
+        st.code(share_link(job.id), language=None)
+        return
+    st.caption("Private work is yours (and the owners') to see. Share it with the team, or give a read-only "
+               "link: whoever signs in with a role can open it, never change it.")
+    if not mine:
+        st.code(share_link(job.id), language=None)
+        return
+    shared = st.toggle("Shared with the team", value=job.shared, key="history_share_team")
+    if shared != job.shared:
+        services.store().share_jobs([job.id], shared, by=who)
+        st.rerun()
+    if st.button("Make a read-only link", key="history_share_link", icon=":material/link:"):
+        token = services.store().share_link("job", job.id, by=who)
+        st.code(f"{share_link(job.id)}&share={token}", language=None)

@@ -15,7 +15,7 @@ import streamlit as st
 import clock
 from core.exports import downloads as exporting
 from ui import format as fmt
-from ui import services
+from ui import review_make, services
 
 ZIP = "history_export_zip"  # {"ids": tuple, "data": bytes, "name": str}
 REPORT = "history_export_report"  # {"ids": tuple, "data": str, "name": str}
@@ -27,8 +27,16 @@ def _prepared(slot: str, ids: tuple[str, ...]) -> dict[str, Any] | None:
     return made if made and made.get("ids") == ids else None
 
 
+def visible(job_ids: Sequence[str]) -> list[str]:
+    """The jobs of ``job_ids`` this person may see (an export never carries someone else's private work)."""
+    who = services.user()
+    if who.can("view_all"):
+        return list(job_ids)
+    return [j.id for j in services.store().get_jobs(list(job_ids)) if who.sees(j.user_id, j.shared)]
+
+
 def export_panel(job_ids: Sequence[str], *, key: str, on_close: Callable[[], None] | None = None) -> None:
-    ids = tuple(job_ids)
+    ids = tuple(visible(job_ids))
     stamp = clock.local_now().strftime("%Y%m%d-%H%M")
     with st.container(border=True):
         head, close = st.columns([6, 1])
@@ -83,3 +91,5 @@ def export_panel(job_ids: Sequence[str], *, key: str, on_close: Callable[[], Non
                     icon=":material/download:",
                     on_click="ignore",
                 )
+        if len(ids) > 1:
+            review_make.action(ids, key=f"{key}_review")

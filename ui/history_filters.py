@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime, time, timedelta
 
 import streamlit as st
@@ -10,6 +11,7 @@ from core.history.views import JobFilter
 from core.jobs.lifecycle import ACTIVE_STATES, STATE_WORDS
 from providers import registry
 from providers.registry import PROVIDERS
+from ui import services
 
 # Widget keys (tests drive the page by these); values survive a visit to another page.
 TEXT = "history_f_text"
@@ -21,6 +23,8 @@ DATES = "history_f_dates"
 RATING = "history_f_rating"
 SOURCE = "history_f_source"
 WINNERS = "history_f_winners"
+LINKED_EXPERIMENT = "history_linked_experiment"  # an experiment opened by its share link (read-only)
+MINE = "history_f_mine"  # signed in: only my own work, not what the team shares
 EXPERIMENT = "history_f_experiment"  # set from a link (?experiment=...): not a widget
 
 _ALL_KEYS = (TEXT, PROVIDERS_KEY, MODELS, QUALITIES, STATUSES, DATES, RATING, SOURCE, WINNERS)
@@ -86,6 +90,9 @@ def render(facets: dict[str, list[str]]) -> JobFilter:
         with c9:
             st.space("small")
             st.toggle("Winners only", key=WINNERS, persist_state="session")
+            if not services.user().local:
+                st.toggle("Mine only", key=MINE, persist_state="session",
+                          help="Leave out what others share with the team.")
     return current()
 
 
@@ -116,8 +123,12 @@ def current() -> JobFilter:
         text=text or None,
         experiment_id=ss.get(EXPERIMENT) or None,
         winners_only=bool(ss.get(WINNERS)),
+        # Their own and the team's (owners: all); all of an experiment opened by its share link.
+        visible_to=None if ss.get(EXPERIMENT) and ss.get(EXPERIMENT) == ss.get(LINKED_EXPERIMENT)
+        else services.user().history_scope,
+        mine_only=bool(ss.get(MINE)),
     )
 
 
 def is_filtered(flt: JobFilter) -> bool:
-    return flt != JobFilter()
+    return dataclasses.replace(flt, visible_to=None) != JobFilter()

@@ -14,12 +14,13 @@ from typing import cast
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from core.accounts import PermissionDenied
 from core.history import ops as history_ops
 from core.history.views import JobFilter, JobView
 from core.jobs.lifecycle import STATE_WORDS
 from providers import registry
+from ui import caches, history_export, history_filters, pages, services, text
 from ui import history_common as hc
-from ui import history_export, history_filters, pages, services, text
 
 PAGE = "history_page"  # prefix of the pager's key (one pager per filter set)
 PAGE_SIZE = "history_page_size"
@@ -61,10 +62,10 @@ def _open(job_id: str) -> None:
 
 def render() -> None:
     store = services.store()
-    if store.count_jobs(JobFilter()) == 0:
+    if store.count_jobs(JobFilter(visible_to=services.user().history_scope)) == 0:
         _empty_history()
         return
-    flt = history_filters.render(history_ops.facets(store))
+    flt = history_filters.render(caches.facets())  # cached: a DISTINCT over all jobs per rerun
     _experiment_banner(flt)
     total = store.count_jobs(flt)
     size = st.session_state.get(PAGE_SIZE, PAGE_SIZES[0])
@@ -107,6 +108,11 @@ def _experiment_banner(flt: JobFilter) -> None:
     name = exp.name if exp else "an experiment that no longer exists"
     c1, c2 = st.columns([5, 1], vertical_alignment="center")
     c1.info(f"Showing the results of **{text.md(name)}**.", icon=":material/compare:")
+    who = services.user()
+    if exp is not None and not who.local and (who.owns(exp.user_id) or who.can("view_all")):
+        if c1.button("Make a read-only link", key="history_exp_link", icon=":material/link:"):
+            token = services.store().share_link("experiment", exp.id, by=who)
+            c1.code(f"{st.context.url or ''}?experiment={exp.id}&share={token}", language=None)
     if c2.button("Show everything", key="history_exp_clear"):
         st.session_state.pop(history_filters.EXPERIMENT, None)
         st.rerun()
@@ -151,7 +157,11 @@ def _delete_panel(ids: list[str]) -> None:
         )
         c1, c2, _ = st.columns([1, 1, 3])
         if c1.button("Delete for good", key="history_delete_confirm", type="primary", icon=":material/delete:"):
-            result = services.store().delete_jobs(ids)
+            try:
+                result = services.store().delete_jobs(ids, by=services.user())
+            except PermissionDenied as err:
+                st.error(str(err), icon=":material/block:")
+                return
             _clear_selection()
             msg = f"Deleted {len(result.deleted)} result{'s' if len(result.deleted) != 1 else ''}."
             if result.files_kept:

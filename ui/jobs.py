@@ -4,8 +4,10 @@ Public API (the Studio, Compare and History pages use it):
 
 - ``live_panel(job_ids, *, key, actions=True, columns=3)``: one card per image in a
   grid, a progress card per unfinished job. While any job is unfinished the panel
-  is a fragment that refreshes itself every ``REFRESH_SECONDS``; once all are done
-  it reruns the page once (the sidebar's spend updates) and stops refreshing.
+  is a fragment that refreshes itself: every ``REFRESH_SECONDS``, every
+  ``NEAR_END_SECONDS`` around a job's expected end (``next_refresh``). A finished
+  job redraws the panel, not the page; once all are done the panel stops its timer
+  (``ui.refresh``) and the sidebar's spend fragment picks up the new total.
 - ``result_card(job, image, *, key, actions=True)``: the image with its size,
   estimated and billed cost and time; Download (recipe embedded), Re-render at
   high (its cost on the button), Edit this, Copy as code.
@@ -35,11 +37,16 @@ from providers.errors import ProviderError
 from providers.registry import PROVIDERS
 from providers.types import MIME_BY_FORMAT
 from ui import format as fmt
-from ui import pages, previews, services, studio_actions, text
+from ui import media_route, pages, previews, refresh, review_locality, services, studio_actions, text
 
-__all__ = ["REFRESH_SECONDS", "error_card", "job_card", "live_panel", "result_card"]
+__all__ = ["NEAR_END_SECONDS", "REFRESH_SECONDS", "error_card", "job_card", "live_panel", "next_refresh", "result_card"]
 
 REFRESH_SECONDS = 1.0
+# Around a job's expected end the panel looks this often: half of it is the average wait between the
+# runner storing the result and the panel drawing it (issue 17: done -> on screen <= 300 ms median).
+NEAR_END_SECONDS = 0.15
+_NEAR_BEFORE = 0.15  # the fast window opens this share of the expected time before its end (at least 0.5 s)
+_NEAR_AFTER = 0.5  # ...and stays open this share after it (a job running late), at least 2 s
 # Material icons: they ship with Streamlit, so they render where no emoji font is installed.
 _TONE_ICON = {"error": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
 
@@ -59,13 +66,47 @@ def live_panel(job_ids: Sequence[str], *, key: str, actions: bool = True, column
         _draw(jobs, key=key, actions=actions, columns=columns)
 
 
+def next_refresh(jobs: Sequence[JobView]) -> float | None:
+    """Seconds until the panel should look again; None when no job is unfinished.
+
+    Fast (``NEAR_END_SECONDS``) from a little before the soonest expected end of an
+    unfinished job until a while after it, else ``REFRESH_SECONDS`` (the progress
+    line's clock): a job is seen on screen soon after it is stored, and a session
+    waiting on long jobs does not rerun several times a second for nothing.
+    """
+    active = [j for j in jobs if j.active]
+    if not active:
+        return None
+    soonest: float | None = None
+    for job in active:
+        elapsed, expected = job.elapsed_seconds(), job.expected_seconds
+        if elapsed is None or not expected:
+            continue  # queued, or no idea how long it takes: the plain refresh
+        before = max(0.5, _NEAR_BEFORE * expected)
+        after = max(2.0, _NEAR_AFTER * expected)
+        if elapsed > expected + after:
+            continue  # long overdue: its end cannot be told apart from any other moment
+        wait = max(0.0, expected - before - elapsed)
+        soonest = wait if soonest is None else min(soonest, wait)
+    if soonest is None or soonest >= REFRESH_SECONDS:
+        return REFRESH_SECONDS
+    return max(NEAR_END_SECONDS, soonest)
+
+
 @st.fragment(run_every=REFRESH_SECONDS)
 def _live(ids: tuple[str, ...], *, key: str, actions: bool, columns: int | None) -> None:
     jobs = services.store().get_jobs(ids)
     _draw(jobs, key=key, actions=actions, columns=columns)
-    if not any(j.active for j in jobs):
-        # One full rerun: the spend in the sidebar catches up and the panel stops refreshing.
-        st.rerun()
+    finished = sum(not j.active for j in jobs)
+    seen = f"_live_finished_{key}"
+    if finished != st.session_state.get(seen, finished):
+        refresh.wake("spend")  # the sidebar's spend: billed or released now
+    st.session_state[seen] = finished
+    interval = next_refresh(jobs)
+    if interval is not None:
+        refresh.set_interval(interval)
+    elif not refresh.stop():
+        st.rerun()  # a Streamlit whose timer cannot be stopped from inside: the old full rerun
 
 
 def _summary(jobs: Sequence[JobView]) -> str:
@@ -156,13 +197,15 @@ def _progress(job: JobView, *, key: str, actions: bool) -> None:
     else:
         line = f"{fmt.seconds(elapsed)} so far"
     st.progress(ratio, text=line)
+    if job.key_needed:  # never sent or followed with another key: it waits for its own
+        st.warning(text.said(job.error_detail or ""), icon=":material/key:")
     if not actions:
         return
     if job.cancel_requested:
         st.caption("Canceling…")
     elif job.status == "queued" or job.can_cancel:
         if st.button("Cancel", key=f"{key}_cancel", icon=":material/close:", help="Stop this job."):
-            outcome = services.runner().cancel(job.id)
+            outcome = services.runner().cancel(job.id, by=services.user())
             st.toast({"canceled": "Canceled before it was sent: nothing is charged.",
                       "requested": "Asked the provider to cancel."}.get(outcome, f"Cancel: {outcome}"))
     else:
@@ -202,7 +245,7 @@ def error_card(job: JobView, *, key: str, actions: bool = True, framed: bool = T
         if actions and why.can_recheck and job.status in ("failed", "unknown") and job.provider_job_id:
             if st.button("Check again", key=f"{key}_recheck", help="Ask the provider about this job once more. "
                          "Nothing is sent again."):
-                services.runner().recheck(job.id)
+                services.runner().recheck(job.id, by=services.user())
                 st.rerun()
 
 
@@ -297,13 +340,14 @@ def result_card(job: JobView, image: ImageView, *, key: str, actions: bool = Tru
         shown = kept.path if kept is not None else image.path
         # Big files go to the browser as their thumbnail; the download is always the original.
         picture = image.thumb_path if image.bytes > 6 * 2**20 and image.thumb_path else shown
-        st.image(str(picture), width="stretch")
+        st.image(media_route.image_url(picture) or str(picture), width="stretch")  # by hash: encoded once
         w, h = (kept.width, kept.height) if kept is not None and kept.width else (image.width, image.height)
         size = f"{w}×{h}" if w and h else "size unknown"
         st.markdown(f"**{registry.label(job.provider)}** · {job.quality} · {size} · {image.format.upper()} · "
                     f"{fmt.nbytes(image.bytes)}")
         st.caption(_prompt_line(job))
         st.caption(_cost_line(job))
+        review_locality.spill_caption(job, image, key=key, kept=kept is not None)
         if kept is not None:
             st.caption(
                 f":material/layers: Original kept outside the mask: the model had changed {kept.percent:g}% "

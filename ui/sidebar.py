@@ -11,13 +11,15 @@ from core.config import get_secret
 from core.spend.money import format_usd
 from providers import registry
 from providers.registry import PROVIDERS
-from ui import services, state
+from ui import refresh, services, state
 
 _SOURCE_TEXT = {
     "session": "key typed in Settings (this session only)",
     "secrets": "key from .streamlit/secrets.toml",
     "environment": "key from the environment",
     "none": "no key: built-in emulator",
+    "yours": "your own stored key",
+    "team": "the team's stored key",
 }
 
 _RENDERED = "_sidebar_rendered_by_app"
@@ -81,24 +83,37 @@ def render() -> None:
             )
 
         with st.expander("API keys", expanded=False):
+            who = services.user()
             for name, cls in PROVIDERS.items():
-                _, source = get_secret(cls.key_env, state.session_keys())
+                # Signed in: only a stored key of theirs or the team's, never the operator's configured one.
+                source = get_secret(cls.key_env, state.session_keys())[1] if who.local else \
+                    services.route(name, who).key_source
                 st.markdown(f"**{registry.label(name)}**: {_SOURCE_TEXT[source]}")
 
-        spend = services.spend_today()
-        # The emulator has its own meter: never let simulated money read as real spend.
-        spent_label = "Simulated spend today" if spend.endpoint == "emulator" else "Spent today"
-        if spend.daily_cap is not None:
-            used = spend.today_usd
-            st.metric(
-                spent_label,
-                format_usd(used),
-                help=f"Of a daily budget of {format_usd(spend.daily_cap)} (set in Settings).",
-            )
-            ratio = float(min(used / spend.daily_cap, Decimal(1))) if spend.daily_cap > 0 else 1.0
-            st.progress(ratio, text=f"{format_usd(spend.daily_left)} left today")
-        else:
-            st.metric(spent_label, format_usd(spend.today_usd), help="No daily budget set (Settings).")
+        _spend()
+
+
+@st.fragment
+def _spend() -> None:
+    """Today's spend: its own fragment, which a live panel wakes when a job finishes (no full rerun)."""
+    if not services.user().can("generate"):
+        return  # a viewer never spends: the team's money is not theirs to watch
+    refresh.follow("spend")
+    spend = services.spend_today()
+    # The emulator has its own meter: never let simulated money read as real spend.
+    spent_label = "Simulated spend today" if spend.endpoint == "emulator" else "Spent today"
+    if spend.daily_cap is not None:
+        used = spend.today_usd
+        st.metric(
+            spent_label,
+            format_usd(used),
+            help=f"Of a daily budget of {format_usd(spend.daily_cap)} (set in Settings).",
+        )
+        ratio = float(min(used / spend.daily_cap, Decimal(1))) if spend.daily_cap > 0 else 1.0
+        st.progress(ratio, text=f"{format_usd(spend.daily_left)} left today")
+    else:
+        st.metric(spent_label, format_usd(spend.today_usd), help="No daily budget set (Settings).")
+    refresh.stop()  # woken once by a live panel (ui.jobs): look again only when woken again
 
 
 def _provider_changed() -> None:

@@ -8,6 +8,7 @@ from decimal import Decimal
 import streamlit as st
 
 import clock
+from core.accounts import service as accounts_service
 from core.exports import downloads as exporting
 from core.history import analytics
 from core.spend.money import format_usd
@@ -52,6 +53,37 @@ def _budget(endpoint: str) -> None:
                    "it settles when they finish.")
 
 
+def _members(endpoint: str) -> None:
+    """Who spent what: every member for owners (``see_all_spend``), a maker's own for a maker."""
+    who = services.user()
+    if who.local:
+        return
+    store = services.store()
+    caps = store.get_caps()
+    if who.can("see_all_spend"):
+        emails = {m.user_id: m.email for m in accounts_service.accounts().members()}
+        rows = store.member_spend(endpoint)
+        st.markdown("**Spend per member**")
+        if not rows:
+            st.caption("Nobody has spent anything yet.")
+            return
+        st.dataframe(
+            [{"Member": emails.get(r.user_id or "", "before sign-in (the operator)"),
+              "Today": format_usd(r.today), "In total": format_usd(r.total),
+              "Own daily cap": format_usd(caps.member_daily) if caps.member_daily is not None else "none"}
+             for r in rows],
+            hide_index=True, width="stretch",
+        )
+        return
+    mine = store.spend(endpoint, member=who.user_id)
+    found = store.member_spend(endpoint, user_id=who.user_id)
+    own = found[0] if found else None
+    left = (f"; {format_usd(mine.member_left)} left of your own {format_usd(caps.member_daily)} a day"
+            if mine.member_left is not None else "")
+    st.markdown(f"**Your spend**: {format_usd(mine.member_today)} today, "
+                f"{format_usd(own.total if own else Decimal(0))} in total{left}.")
+
+
 def render(endpoint: str) -> None:
     store = services.store()
     start = since()
@@ -62,6 +94,7 @@ def render(endpoint: str) -> None:
             icon=":material/science:",
         )
     _budget(endpoint)
+    _members(endpoint)
     ledger = analytics.ledger_frame(store, endpoint, start)
     if ledger.empty:
         what = "simulated" if endpoint == "emulator" else "real"

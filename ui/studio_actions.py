@@ -13,6 +13,7 @@ from typing import Any
 
 import streamlit as st
 
+from core.accounts import PermissionDenied
 from core.exports import codegen
 from core.history.views import ImageView, JobView
 from core.images import keep_outside as maskkeep
@@ -45,20 +46,28 @@ def submit(
     keep_outside: bool | None = None,
     label: str | None = None,
 ) -> Outcome:
-    """Hand a batch to the runner (it returns at once) and remember the run for this session."""
-    route = services.route(provider)
+    """Hand a batch to the runner (it returns at once) and remember the run for this session.
+
+    The acting person is checked by the runner itself (``generate``), whatever the page showed.
+    """
+    who = services.user()
+    route = services.route(provider, who)
     try:
         sub = services.runner().submit(
             provider,
             request,
+            by=who,
+            key_holder=route.key_holder if route.key_holder not in ("session", "config") else None,
             endpoint=route.endpoint,
-            api_key=services.session_key(provider),
+            api_key=services.session_key(provider, who),
             prompts=list(prompts) if prompts else None,
             variables=list(variables) if variables else None,
             template=template,
             parent_job_id=parent_job_id,
             label=label,
         )
+    except PermissionDenied as err:
+        return Outcome(error=str(err))
     except budget.BudgetExceeded as err:
         return Outcome(error=f"Over budget: {err}")
     except ProviderError as err:  # InvalidRequest / ModelUnavailable: validate() already said why

@@ -40,7 +40,7 @@ def _budget_line(quote: Quote) -> tuple[str | None, str | None]:
     """(a caption about the budget, a reason that blocks Generate)."""
     spend = quote.spend
     caps = spend.caps
-    if caps.daily is None and caps.total is None:
+    if caps.daily is None and caps.total is None and spend.member_left is None:
         return None, None
     total = quote.total_usd
     if total is None:
@@ -51,12 +51,16 @@ def _budget_line(quote: Quote) -> tuple[str | None, str | None]:
         bits.append(f"{format_usd(spend.left_today)} left today of {format_usd(caps.daily)}")
     if caps.total is not None and spend.left_total is not None:
         bits.append(f"{format_usd(spend.left_total)} left of the {format_usd(caps.total)} total budget")
+    if spend.member_left is not None and caps.member_daily is not None:  # a signed-in member's own cap
+        bits.append(f"{format_usd(spend.member_left)} of your own {format_usd(caps.member_daily)} left today")
     line = "Budget: " + "; ".join(bits) + "."
     if quote.fits:
         return line, None
-    scope = ("today's budget" if spend.left_today is not None and total > spend.left_today
+    scope = ("your own daily budget" if spend.member_left is not None and total > spend.member_left
+             else "today's budget" if spend.left_today is not None and total > spend.left_today
              else "the total budget")
-    left = spend.left_today if scope == "today's budget" else spend.left_total
+    left = {"your own daily budget": spend.member_left, "today's budget": spend.left_today}.get(
+        scope, spend.left_total)
     return line, (f"Over budget: this batch is estimated at {format_usd(total)} and {scope} has "
                   f"{format_usd(left)} left. Lower the quality or the number of images, or raise the cap in Settings.")
 
@@ -121,7 +125,7 @@ def render(
     # The runner's Quote, built here from the estimate and the ledger: runner.quote would construct a
     # provider client (and start the emulator) on every keystroke, and the figures are the same.
     quote = Quote(jobs=est.prompts, images=est.images, estimates=(), total_usd=est.usd,
-                  spend=services.store().spend(endpoint))
+                  spend=services.store().spend(endpoint, member=services.member_id()))
 
     c1, c2 = st.columns([3, 2])
     unconfirmed = "" if est.confirmed else " (unconfirmed)"

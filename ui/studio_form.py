@@ -16,6 +16,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from core import config
+from core.accounts import PermissionDenied
 from core.history.views import JobView
 from core.prompts import draft, templates
 from core.spend.money import format_usd
@@ -75,6 +76,7 @@ def _save_template() -> None:
     prompt = st.session_state.get(ss.PROMPT, "")
     values = {v: draft.split_values(st.session_state.get(ss.var_key(v)))[:1] for v in templates.variables(prompt)}
     try:
+        services.user().require("generate")  # a template is a maker's (server-side, whatever the page showed)
         saved = _library().save(templates.Template(
             name=name,
             prompt=prompt,
@@ -84,7 +86,7 @@ def _save_template() -> None:
             output_format=st.session_state.get(ss.FORMAT, "png"),
             defaults={k: v[0] for k, v in values.items() if v},
         ))
-    except InvalidRequest as err:
+    except (InvalidRequest, PermissionDenied) as err:
         ss.flash("error", str(err))
         return
     st.session_state[ss.TEMPLATE] = saved.name

@@ -21,7 +21,7 @@ from providers.errors import InvalidRequest
 from providers.registry import PROVIDERS
 from providers.types import InputImage, ModelCaps
 from ui import format as fmt
-from ui import services, studio_actions, text
+from ui import media_route, services, studio_actions, text
 from ui import studio_state as ss
 
 _FORMATS = "PNG, JPEG or WEBP"
@@ -200,7 +200,10 @@ def _tray(items: list[ss.TrayItem], caps: ModelCaps, provider: str, model: str, 
 
 
 def _history_picker() -> None:
-    with st.expander("Use a result from history"):
+    picker = st.expander("Use a result from history", key="studio_hist_open", on_change="rerun")
+    if not picker.open:
+        return  # collapsed: no query and no thumbnails for what nobody sees (issue 17)
+    with picker:
         try:
             jobs = services.store().list_jobs(JobFilter(statuses=("succeeded",)), limit=12)
         except OSError:
@@ -213,7 +216,8 @@ def _history_picker() -> None:
             cols = st.columns(4)
             for col, (job, image) in zip(cols, cells[start:start + 4], strict=False):
                 with col:
-                    st.image(str(image.thumb_path or image.path), width="stretch")
+                    shown = image.thumb_path or image.path
+                    st.image(media_route.image_url(shown) or str(shown), width="stretch")
                     st.button("Use", key=f"studio_hist_{job.id}_{image.idx}", type="tertiary",
                               icon=":material/add_photo_alternate:", on_click=studio_actions.use_from_history,
                               args=(job, image), help=text.short_md(job.prompt, 200))

@@ -256,15 +256,20 @@ def run_plan(
     store: Store,
     name: str | None = None,
     key_for: Callable[[str], str | None] = lambda _p: None,
+    by: Any = None,
+    holder_for: Callable[[str], str | None] = lambda _p: None,
 ) -> RunOutcome:
     """Create the experiment and submit each runnable cell; the layout goes in the experiment's notes.
 
     A cell refused at submission (the budget filled meanwhile, a request the
     provider turns down) is recorded in the layout with its reason; the others run.
     """
+    from core.accounts.identity import LOCAL_OPERATOR
     from core.spend.budget import BudgetExceeded
 
-    exp_id = store.create_experiment(name or default_name(plan))
+    by = LOCAL_OPERATOR if by is None else by
+    by.require("generate")  # before the experiment exists: a viewer leaves nothing behind
+    exp_id = store.create_experiment(name or default_name(plan), user_id=by.user_id)
     cells_out: list[dict[str, Any]] = []
     errors: list[str] = []
     submitted = 0
@@ -279,6 +284,8 @@ def run_plan(
                     cell.request,
                     endpoint=q.endpoint,
                     api_key=key_for(cell.provider),
+                    by=by,
+                    key_holder=holder_for(cell.provider),
                     label=cell.label(plan.rows, plan.cols),
                     experiment_id=exp_id,
                 )

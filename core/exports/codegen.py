@@ -9,6 +9,7 @@ reaches the snippet.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pprint
 import shlex
@@ -39,6 +40,9 @@ def configured_base_url(provider: str) -> str:
 def create_call(provider: str, request: ImageRequest, *, base_url: str | None = None) -> tuple[str, CreateCall]:
     """(url, call) at the provider's configured base URL (or ``base_url``); nothing is sent or uploaded."""
     adapter = create(provider, api_key=_PLACEHOLDER_KEY, base_url=base_url)
+    # A key pasted into a prompt is not written into a snippet that is shown and copied (the
+    # key header itself is the environment variable's name, never a value).
+    request = dataclasses.replace(request, prompt=redact(request.prompt) or "")
     try:
         if not isinstance(adapter, HttpProvider):  # every registered provider is one; a test double may not be
             raise TypeError(f"{provider} does not describe its requests, so it cannot be written as code")
@@ -75,7 +79,7 @@ def as_curl(provider: str, request: ImageRequest, *, base_url: str | None = None
         lines.append(f"-F {shlex.quote(f'{name}={value}')}")
     for field, (filename, _, mime) in call.files:
         lines.append(f"-F {shlex.quote(f'{field}=@{filename};type={mime}')}")
-    return redact(" \\\n  ".join(lines)) or ""
+    return " \\\n  ".join(lines)
 
 
 def as_python(provider: str, request: ImageRequest, *, base_url: str | None = None) -> str:
@@ -101,4 +105,4 @@ def as_python(provider: str, request: ImageRequest, *, base_url: str | None = No
     out.append(")")
     out.append("response.raise_for_status()")
     out.append("print(response.json())")
-    return redact("\n".join(out)) or ""
+    return "\n".join(out)

@@ -19,6 +19,7 @@ from core.history.files import EXT_BY_FORMAT
 from core.history.store import Store
 from core.history.views import ImageView, JobView
 from core.images import recipe
+from core.review import locality
 from core.spend.money import format_exact
 from providers import registry
 from providers.errors import InvalidRequest
@@ -59,6 +60,7 @@ METADATA_FIELDS = (
     "winner",
     "width",
     "height",
+    "edit_spill_percent",  # a masked edit's share of pixels outside the mask that changed (core.review.locality)
     "error_kind",
     "error_message",
     "run_id",
@@ -208,6 +210,7 @@ def build_zip(store: Store, job_ids: Sequence[str]) -> bytes:
     """
     jobs = store.get_jobs(list(dict.fromkeys(job_ids)))
     runs = history_ops.run_details(store, (j.run_id for j in jobs))
+    spill = locality.spill_for(store.engine, [j.id for j in jobs])
     rows: list[dict[str, Any]] = []
     recipes: list[dict[str, Any]] = []
     buf = io.BytesIO()
@@ -220,7 +223,9 @@ def build_zip(store: Store, job_ids: Sequence[str]) -> bytes:
                     continue  # a file lost outside the app: the row says so by having no image
                 name = f"images/{image_file_name(job, image)}"
                 zf.writestr(name, image_with_recipe(job, image, run))
-                rows.append(job_metadata(job, run, image, name))
+                score = spill.get((job.id, image.idx))
+                rows.append({**job_metadata(job, run, image, name),
+                             "edit_spill_percent": "" if score is None else score.percent})
                 recipes.append({"file": name, **job_recipe(job, run, image)})
                 written = True
             if not written:

@@ -22,12 +22,13 @@ from PIL import Image, UnidentifiedImageError
 import clock
 from core.history.views import ImageView, JobView
 from core.jobs.lifecycle import STATE_WORDS
+from core.review.results import Results, candidate_words
 from core.spend.money import format_usd
 from providers import imagegate, registry
 from providers.errors import InvalidRequest
 from providers.redact import redact
 
-__all__ = ["REPORT_LONG_SIDE", "GridLayout", "ReportItem", "build_report"]
+__all__ = ["REPORT_LONG_SIDE", "GridLayout", "ReportItem", "build_report", "review_section"]
 
 REPORT_LONG_SIDE = 512
 
@@ -194,8 +195,9 @@ def build_report(
     subtitle: str = "",
     grid: GridLayout | None = None,
     generated_at: datetime | None = None,
+    reviews: Sequence[tuple[str, Results]] = (),
 ) -> str:
-    """The whole report as one HTML document."""
+    """The whole report as one HTML document (``reviews``: blind reviews of these results, name and results)."""
     cache: dict[str, str | None] = {}
     when = (generated_at or clock.local_now()).strftime("%Y-%m-%d %H:%M")
     costs = [c for c, _ in (_cost(i.job) for i in items) if c is not None]
@@ -229,6 +231,7 @@ def build_report(
         f"<header><h1>{_esc(title)}</h1><div class='sub'>{_esc(subtitle)}{' · ' if subtitle else ''}"
         f"{_esc(when)}</div><div class='summary'>{summary}</div>{note}</header><main>",
     ]
+    parts.extend(review_section(name, res) for name, res in reviews)
     if grid is not None and items:
         parts.append(_grid_table(grid, items, cache))
         parts.append("<h2>Details</h2>")
@@ -253,3 +256,22 @@ def _grid_table(grid: GridLayout, items: Sequence[ReportItem], cache: dict[str, 
         row_head = f'<th class="row">{_esc(row_label)}</th>' if has_rows else ""
         body.append(f"<tr>{row_head}{''.join(cells)}</tr>")
     return f'<h2>At a glance</h2><table class="grid">{head}{"".join(body)}</table>'
+
+
+def review_section(name: str, res: Results) -> str:
+    """A blind review's verdict: per candidate its rating, win rate, votes and cost per winning image."""
+    head = ("<tr><th>Candidate</th><th>Rating</th><th>95% interval</th><th>Win rate</th><th>Votes</th>"
+            "<th>Price per image</th><th>Cost per winning image</th></tr>")
+    rows = []
+    for c in res.candidates:
+        best = ' <span class="tag">best value</span>' if c.best_value else ""
+        rows.append(
+            f"<tr><td>{_esc(candidate_words(c))}{best}</td><td>{c.score:.0f} ± {(c.high - c.low) / 2:.0f}</td>"
+            f"<td>{c.low:.0f}–{c.high:.0f}</td><td>{_esc(f'{c.win_rate:.0%}' if c.votes else '–')}</td>"
+            f"<td>{c.votes}</td><td>{_esc(format_usd(c.price) if c.price is not None else 'unknown')}</td>"
+            f"<td>{_esc(format_usd(c.cost_per_win) if c.cost_per_win is not None else 'no wins')}</td></tr>"
+        )
+    voters = f"{res.votes} votes from {res.voters} voter{'s' if res.voters != 1 else ''}"
+    return (f'<h2>Blind review: {_esc(name)}</h2><p class="sub">{_esc(voters)}. Rating: Bradley–Terry on the Elo '
+            "scale, ± half its 95% interval; “can't tell” counts half a win. Cost per winning image: price per "
+            'image ÷ win rate.</p><table class="grid">' + head + "".join(rows) + "</table>")

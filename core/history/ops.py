@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from core import db
+from core.accounts.identity import LOCAL_OPERATOR, Identity
 from core.history.store import Store
 from core.history.views import JobView
 from core.jobs.lifecycle import ACTIVE_STATES
@@ -41,8 +42,12 @@ _CHAIN_LIMIT = 25
 
 
 # --- winners -----------------------------------------------------------------------------
-def mark_winner(store: Store, group: Sequence[str], job_id: str, idx: int = 0, *, winner: bool = True) -> None:
+def mark_winner(
+    store: Store, group: Sequence[str], job_id: str, idx: int = 0, *, winner: bool = True,
+    by: Identity = LOCAL_OPERATOR,
+) -> None:
     """Make one image the winner among the jobs of ``group`` (an experiment's jobs); False clears it."""
+    by.require("rate")
     ji = db.job_images.c
     with db.write(store.engine) as conn:
         if winner and group:
@@ -68,19 +73,31 @@ class ExperimentSummary:
     thumbs: tuple[str, ...] = ()  # relative paths under the data directory
     winner_thumb: str | None = None
     providers: tuple[str, ...] = field(default_factory=tuple)
+    user_id: str | None = None  # who made it (schema 5)
+    shared: bool = False
 
 
-def count_experiments(store: Store) -> int:
+def _visible(query: sa.Select[Any], visible_to: str | None) -> sa.Select[Any]:
+    """Experiments someone sees: their own and those shared with the team (None: everyone's)."""
+    e = db.experiments.c
+    return query if visible_to is None else query.where(sa.or_(e.user_id == visible_to, e.shared.is_(True)))
+
+
+def count_experiments(store: Store, *, visible_to: str | None = None) -> int:
     with db.read(store.engine) as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(db.experiments)).scalar_one())
+        query = _visible(sa.select(sa.func.count()).select_from(db.experiments), visible_to)
+        return int(conn.execute(query).scalar_one())
 
 
-def list_experiments(store: Store, *, limit: int = 20, offset: int = 0, thumbs: int = 4) -> list[ExperimentSummary]:
+def list_experiments(
+    store: Store, *, limit: int = 20, offset: int = 0, thumbs: int = 4, visible_to: str | None = None
+) -> list[ExperimentSummary]:
     """Newest first, with job counts, cost and a few thumbnails each (one query per part, not per row)."""
     e = db.experiments.c
     with db.read(store.engine) as conn:
         exps = conn.execute(
-            sa.select(db.experiments).order_by(e.created_at.desc(), e.id.desc()).limit(limit).offset(offset)
+            _visible(sa.select(db.experiments), visible_to)
+            .order_by(e.created_at.desc(), e.id.desc()).limit(limit).offset(offset)
         ).mappings().all()
         return _summaries(conn, exps, thumbs)
 
@@ -153,6 +170,8 @@ def _summaries(conn: Connection, exps: Sequence[RowMapping], thumbs: int) -> lis
                 thumbs=tuple(pics[x["id"]]),
                 winner_thumb=winners.get(x["id"]),
                 providers=tuple(s["providers"]),
+                user_id=x["user_id"],
+                shared=bool(x["shared"]),
             )
         )
     return out

@@ -69,6 +69,9 @@ def _column_filters(f: JobFilter) -> list[sa.ColumnElement[bool]]:
         conds.append(j.queued_at < f.until)
     if f.run_id:
         conds.append(j.run_id == f.run_id)
+    if f.visible_to is not None:
+        own = j.user_id == f.visible_to
+        conds.append(own if f.mine_only else sa.or_(own, j.shared.is_(True)))
     return conds
 
 
@@ -175,4 +178,7 @@ def _job_view(r: RowMapping, images: tuple[ImageView, ...]) -> JobView:
         error_status_code=r["error_status_code"],
         error_code=r["error_code"],
         error_sent=r["error_sent"],
+        user_id=r["user_id"],
+        shared=bool(r["shared"]),
+        key_holder=r["key_holder"],
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 import statistics
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 
 import clock
 from core import config, db
+from core.accounts.identity import LOCAL_OPERATOR, Identity, PermissionDenied
 from core.history.files import FORMAT_BY_MIME, FileStore, ImageInfo
 from core.history.rows import filtered, insert_image, job_views
 from core.history.views import (
@@ -40,7 +42,7 @@ from core.spend import budget
 from core.spend.money import usd_to_nanos
 from providers.types import ImageRequest, InputImage
 
-__all__ = ["Store"]
+__all__ = ["PermissionDenied", "Store"]
 
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
@@ -80,6 +82,9 @@ class Store:
         parent_job_id: str | None = None,
         claim: tuple[str, float] | None = None,
         now: datetime | None = None,
+        user_id: str | None = None,
+        key_holder: str | None = None,
+        member_daily_cap: bool = False,
     ) -> tuple[str, list[str]]:
         """Insert a run, its jobs and their reservations in one transaction.
 
@@ -87,6 +92,9 @@ class Store:
         do not fit. Input images go to the file store first, so a queued job can
         be sent after a restart. ``claim`` (owner, lease seconds) hands the jobs
         to one runner from the start (the key they need lives in its memory).
+        ``user_id`` is who asked (their spend, their history), ``key_holder`` whose key
+        the jobs are sent with (``db.jobs``); ``member_daily_cap`` holds the asker to the
+        per-member daily cap too (a signed-in member, not the local operator).
         """
         if not jobs:
             raise ValueError("a run needs at least one job")
@@ -108,6 +116,7 @@ class Store:
             "label": label,
             "experiment_id": experiment_id,
             "parent_job_id": parent_job_id,
+            "user_id": user_id,
         }
         job_rows = []
         for seq, job in enumerate(jobs):
@@ -141,6 +150,9 @@ class Store:
                     "parent_job_id": parent_job_id,
                     "claimed_by": claim[0] if claim else None,
                     "claim_expires_at": now + timedelta(seconds=claim[1]) if claim else None,
+                    "user_id": user_id,
+                    "shared": False,
+                    "key_holder": key_holder,
                 }
             )
         reservations = [
@@ -150,11 +162,12 @@ class Store:
                 provider=provider,
                 endpoint=endpoint,
                 usd=None if job.estimate is None else job.estimate.usd,
+                user_id=user_id,
             )
             for job in jobs
         ]
         with db.write(self.engine) as conn:
-            budget.reserve(conn, reservations, now=now)
+            budget.reserve(conn, reservations, now=now, member=user_id if member_daily_cap else None)
             if parent_job_id is None:
                 # Edit chains: an input that is an earlier job's output makes that job the parent.
                 found = self._job_with_output(conn, [r["sha256"] for r, _ in inputs if r["role"] == "image"])
@@ -204,12 +217,15 @@ class Store:
             sa.select(db.job_images.c.job_id).where(db.job_images.c.sha256.in_(wanted)).limit(1)
         ).scalar()
 
-    def delete_jobs(self, job_ids: Iterable[str]) -> Deleted:
+    def delete_jobs(self, job_ids: Iterable[str], *, by: Identity = LOCAL_OPERATOR) -> Deleted:
         """Delete finished jobs (runs left empty go too) and the files nothing else uses.
 
         Jobs still running are skipped and reported (cancel them first). The
         ledger keeps their spend: deleting history never gives budget back.
+        ``by`` may delete their own jobs (``delete_own``) or anyone's (``delete_any``):
+        one job that is not theirs refuses the whole deletion (``PermissionDenied``).
         """
+        by.require("delete_own")
         ids = list(dict.fromkeys(job_ids))
         if not ids:
             return Deleted((), (), 0, 0)
@@ -217,7 +233,9 @@ class Store:
         orphans: list[str] = []
         kept = 0
         with db.write(self.engine) as conn:
-            rows = conn.execute(sa.select(j.id, j.run_id, j.status).where(j.id.in_(ids))).all()
+            rows = conn.execute(sa.select(j.id, j.run_id, j.status, j.user_id).where(j.id.in_(ids))).all()
+            for row in rows:
+                by.require_on("delete_own", row.user_id, "delete this job")
             active = tuple(r.id for r in rows if r.status in ACTIVE_STATES)
             doomed = [r.id for r in rows if r.status not in ACTIVE_STATES]
             if not doomed:
@@ -237,6 +255,8 @@ class Store:
             for sha in sorted(shas):
                 used = conn.execute(sa.select(ji.job_id).where(ji.sha256 == sha).limit(1)).first() or conn.execute(
                     sa.select(ri.run_id).where(ri.sha256 == sha).limit(1)
+                ).first() or conn.execute(  # a blind review still shows it
+                    sa.select(db.review_items.c.review_id).where(db.review_items.c.sha256 == sha).limit(1)
                 ).first()
                 if used is not None:
                     kept += 1
@@ -251,16 +271,59 @@ class Store:
             self.files.delete(sha)
         return Deleted(tuple(doomed), active, len(orphans), kept)
 
-    def delete_run(self, run_id: str) -> Deleted:
-        return self.delete_jobs(self.job_ids_for_run(run_id))
+    def delete_run(self, run_id: str, *, by: Identity = LOCAL_OPERATOR) -> Deleted:
+        return self.delete_jobs(self.job_ids_for_run(run_id), by=by)
 
-    def create_experiment(self, name: str, notes: str = "") -> str:
+    def create_experiment(self, name: str, notes: str = "", *, user_id: str | None = None) -> str:
         exp_id = new_id()
         with db.write(self.engine) as conn:
             conn.execute(
-                db.experiments.insert(), [{"id": exp_id, "name": name, "notes": notes, "created_at": clock.now()}]
+                db.experiments.insert(),
+                [{"id": exp_id, "name": name, "notes": notes, "created_at": clock.now(), "user_id": user_id,
+                  "shared": False}],
             )
         return exp_id
+
+    # --- sharing --------------------------------------------------------------------
+    def share_jobs(self, job_ids: Sequence[str], shared: bool, *, by: Identity = LOCAL_OPERATOR) -> int:
+        """Show jobs to the whole team (or make them private again): their maker's or an owner's call."""
+        with db.write(self.engine) as conn:
+            rows = conn.execute(sa.select(db.jobs.c.id, db.jobs.c.user_id).where(db.jobs.c.id.in_(list(job_ids))))
+            ids = []
+            for row in rows:
+                by.require_on("generate", row.user_id, "share this job")
+                ids.append(row.id)
+            if ids:
+                conn.execute(db.jobs.update().where(db.jobs.c.id.in_(ids)).values(shared=shared))
+        return len(ids)
+
+    def share_link(self, kind: str, target_id: str, *, by: Identity = LOCAL_OPERATOR) -> str:
+        """A token for a read-only link to one job or experiment (its maker's or an owner's to give)."""
+        if kind not in ("job", "experiment"):
+            raise ValueError("a share link is to a job or an experiment")
+        table = db.jobs if kind == "job" else db.experiments
+        with db.write(self.engine) as conn:
+            made_by = conn.execute(sa.select(table.c.user_id).where(table.c.id == target_id)).first()
+            if made_by is None:
+                raise ValueError(f"no such {kind}")
+            by.require_on("generate", made_by[0], f"share this {kind}")
+            found = conn.execute(sa.select(db.shares.c.token).where(
+                db.shares.c.kind == kind, db.shares.c.target_id == target_id)).scalar()
+            if found is not None:
+                return str(found)
+            token = secrets.token_urlsafe(24)
+            conn.execute(db.shares.insert(), [{"token": token, "kind": kind, "target_id": target_id,
+                                               "created_by": by.user_id, "created_at": clock.now()}])
+        return token
+
+    def open_share(self, token: str) -> tuple[str, str] | None:
+        """(kind, target id) a share link's token opens, or None."""
+        if not token or len(token) > 64:
+            return None
+        with db.read(self.engine) as conn:
+            row = conn.execute(sa.select(db.shares.c.kind, db.shares.c.target_id)
+                               .where(db.shares.c.token == token)).first()
+        return None if row is None else (str(row.kind), str(row.target_id))
 
     # --- reading --------------------------------------------------------------------
     def get_job(self, job_id: str) -> JobView | None:
@@ -408,8 +471,11 @@ class Store:
         return statistics.median(durations) if durations else None
 
     # --- ratings --------------------------------------------------------------------
-    def set_rating(self, job_id: str, rating: int | None, *, idx: int | None = None) -> None:
+    def set_rating(
+        self, job_id: str, rating: int | None, *, idx: int | None = None, by: Identity = LOCAL_OPERATOR
+    ) -> None:
         """Rate a job's result (``idx``: one of its images) from 1 to 5; None clears."""
+        by.require("rate")
         if rating is not None and not 1 <= rating <= 5:
             raise ValueError("a rating is 1 to 5")
         with db.write(self.engine) as conn:
@@ -423,17 +489,28 @@ class Store:
                 )
 
     # --- budget ---------------------------------------------------------------------
-    def spend(self, endpoint: str = "live") -> budget.Spend:
+    def spend(self, endpoint: str = "live", *, member: str | None = None) -> budget.Spend:
+        """The team's spend and caps; ``member`` (a user id) adds what that member has left today."""
         with db.read(self.engine) as conn:
-            return budget.spend(conn, endpoint)
+            return budget.spend(conn, endpoint, member=member)
 
     def get_caps(self) -> budget.Caps:
         with db.read(self.engine) as conn:
             return budget.get_caps(conn)
 
-    def set_caps(self, daily: Decimal | None, total: Decimal | None) -> None:
+    def set_caps(
+        self, daily: Decimal | None, total: Decimal | None, *, by: Identity = LOCAL_OPERATOR,
+        member_daily: Decimal | None = None,
+    ) -> None:
+        """The team's daily and total caps and each member's own daily cap (owners only: ``set_caps``)."""
+        by.require("set_caps")
         with db.write(self.engine) as conn:
-            budget.set_caps(conn, daily, total)
+            budget.set_caps(conn, daily, total, member_daily=member_daily)
+
+    def member_spend(self, endpoint: str = "live", *, user_id: str | None = None) -> list[budget.MemberSpend]:
+        """Spend per member today and in all (``user_id``: only theirs)."""
+        with db.read(self.engine) as conn:
+            return budget.member_spend(conn, endpoint, user_id=user_id)
 
     def ledger_rows(self, endpoint: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(db.ledger).order_by(db.ledger.c.created_at)

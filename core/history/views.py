@@ -29,6 +29,7 @@ __all__ = [
     "JobError",
     "JobFilter",
     "JobView",
+    "KEY_NEEDED",
     "Money",
     "NewJob",
     "RunView",
@@ -146,6 +147,15 @@ class JobView:
     error_status_code: int | None = None
     error_code: str | None = None
     error_sent: bool | None = None
+    # Schema 5: who made it (a user id; None before accounts), shared with the team, whose key it uses.
+    user_id: str | None = None
+    shared: bool = False
+    key_holder: str | None = None
+
+    @property
+    def key_needed(self) -> bool:
+        """Waiting because the key it was sent with is gone (never sent or followed with another)."""
+        return self.active and (self.error_detail or "").startswith(KEY_NEEDED)
 
     @property
     def done(self) -> bool:
@@ -227,6 +237,13 @@ class JobFilter:
     run_id: str | None = None
     experiment_id: str | None = None
     winners_only: bool = False
+    # Whose work: None shows everyone's (an owner, the local operator); a user id shows that person's
+    # own jobs and those shared with the team (``scoped_to``); ``mine_only`` leaves out the shared ones.
+    visible_to: str | None = None
+    mine_only: bool = False
+
+
+KEY_NEEDED = "Your key is needed to follow this job"  # the note a job waiting for its key carries
 
 
 # --- what the runner hands in ---------------------------------------------------------

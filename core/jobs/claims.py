@@ -105,6 +105,8 @@ class JobRow:
     queued_at: datetime
     submitted_at: datetime | None
     claimed_by: str | None
+    key_holder: str | None = None  # whose key it is sent and followed with (``db.jobs``; schema 5)
+    user_id: str | None = None
 
     @classmethod
     def of(cls, row: RowMapping) -> JobRow:
@@ -123,6 +125,8 @@ class JobRow:
             queued_at=row["queued_at"],
             submitted_at=row["submitted_at"],
             claimed_by=row["claimed_by"],
+            key_holder=row.get("key_holder"),
+            user_id=row.get("user_id"),
         )
 
 
@@ -370,6 +374,19 @@ class JobClaims:
         """Keep the latest transient trouble (a failed poll) visible while the job goes on."""
         with db.write(self.engine) as conn:
             self._update_owned(conn, job_id, owner, error_detail=_text(detail))
+
+    def session_key_jobs(self, provider: str) -> list[str]:
+        """Unfinished jobs of ``provider`` sent with a key typed in a session (``jobs.key_holder``)."""
+        j = db.jobs.c
+        with db.read(self.engine) as conn:
+            return list(conn.execute(sa.select(j.id).where(j.provider == provider, j.key_holder == "session",
+                                                           j.status.in_(ACTIVE_STATES))).scalars())
+
+    def clear_note(self, job_id: str, owner: str, prefix: str) -> None:
+        """Drop a note that starts with ``prefix`` (the wait for a key is over)."""
+        with db.write(self.engine) as conn:
+            self._update_owned(conn, job_id, owner, db.jobs.c.error_detail.startswith(prefix, autoescape=True),
+                               error_detail=None)
 
     def clear_cancel(self, job_id: str, owner: str, detail: str) -> None:
         """A cancel the provider refused: the job goes on, and says why."""

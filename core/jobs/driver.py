@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import clock
+from core.history import learned
 from core.history.files import ImageInfo
 from core.history.store import Store
 from core.history.views import Billing, JobError
@@ -41,6 +42,7 @@ from core.jobs.settlement import (
     reported_cost,
     unsent_billing,
 )
+from core.review import locality
 from providers.base import Provider
 from providers.errors import (
     AuthError,
@@ -355,6 +357,7 @@ class JobDriver:
         since = job.submitted_at or job.queued_at
         started_at = time.monotonic() - max(0.0, (clock.now() - since).total_seconds())
         window = DoneWindow(not_done_at)
+        spread = learned.learned_spread(self.ctx.store, job.provider, job.model, job.quality, job.endpoint)
         while True:
             try:
                 final = follow(
@@ -368,6 +371,7 @@ class JobDriver:
                     on_status=self._on_status,
                     on_transient=self._on_transient,
                     on_answer=window.note,
+                    spread=spread,
                 )
             except CancelNow:
                 if self._cancel_at_provider(provider_job_id):
@@ -455,6 +459,7 @@ class JobDriver:
             return
         if not self.finish("succeeded", billing, images=infos, provider_seconds=provider_seconds):
             raise LostClaim
+        locality.record(self.ctx.store.engine, self.job.id, self.request, [o.data for o in outputs])  # masked edits
 
     def _download(self, status: JobStatus) -> list[OutputImage] | ProviderError:
         ctx = self.ctx

@@ -31,6 +31,7 @@ def follow(
     on_status: Callable[[JobStatus], None] | None = None,
     on_transient: Callable[[ProviderError], None] | None = None,
     on_answer: Callable[[JobStatus, float], None] | None = None,
+    spread: float | None = None,
 ) -> JobStatus:
     """Poll one provider job until it is done; returns the final status.
 
@@ -39,6 +40,7 @@ def follow(
     until the deadline. Raises ``ProviderTimeout`` past the deadline, and any
     other provider error (an unknown job, a revoked key) as is. ``on_answer``
     gets each status the provider actually sent, with the ``clock`` reading.
+    ``spread``: how much such jobs vary (``core.history.learned``), for the polling window.
     """
     last = JobStatus(job_id=job_id, state=initial_state)
 
@@ -63,6 +65,7 @@ def follow(
         clock=clock,
         sleep=sleep,
         on_status=on_status,
+        spread=spread,
     )
 
 

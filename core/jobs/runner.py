@@ -6,7 +6,10 @@ store. A scheduler thread claims unfinished jobs from the database (a lease in
 ``jobs.claimed_by``, renewed by a heartbeat) and runs each in a worker thread
 (``core.jobs.driver``), at most ``max_in_flight`` per provider
 (``IMAGE_STUDIO_MAX_IN_FLIGHT``; by default 4, or a whole batch for a provider
-making one image per call: see ``default_in_flight``). Several app processes may
+making one image per call: see ``default_in_flight``); jobs on the built-in
+emulator, which has no rate limit to respect, by default up to
+``EMULATOR_IN_FLIGHT`` at once, so a room of people on a no-key demo is not
+queued behind one another (issue 17). Several app processes may
 share one PostgreSQL: the claim, not any one process's memory, decides who
 drives a job. The job row (the request, no secret) and its reservation are
 committed before any provider is called, so a crash or restart loses no job.
@@ -23,8 +26,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from core.accounts.identity import LOCAL_OPERATOR, Identity
 from core.history.store import Store
-from core.history.views import Billing
+from core.history.views import KEY_NEEDED, Billing
 from core.jobs import driver, submission
 from core.jobs.claims import CancelOutcome, JobClaims, JobRow, make_owner_id
 from core.jobs.driver import Context, DriveSettings, LostClaim, Stopping
@@ -36,8 +40,13 @@ from providers.errors import ProviderError
 from providers.types import ImageRequest, ModelCaps
 
 __all__ = [
+    "CONFIG_KEY",
     "DEFAULT_MAX_IN_FLIGHT",
+    "EMULATOR_IN_FLIGHT",
+    "SESSION_KEY",
     "JobRunner",
+    "KeyNeeded",
+    "KeyOpener",
     "ProviderFactory",
     "default_in_flight",
 ]
@@ -47,11 +56,31 @@ log = logging.getLogger(__name__)
 redact.install_log_redaction()
 
 DEFAULT_MAX_IN_FLIGHT = 4
+# Emulated jobs are timers on loopback: twenty people with a batch of ten each, and some room to spare.
+EMULATOR_IN_FLIGHT = 256
+_CLAIM_BATCH = 50  # candidates read per scheduling round
 _RETRY_AFTER_TROUBLE = 30.0  # seconds before a job that hit an unexpected error is tried again
+
+
+_KEY_WAIT = 15.0  # seconds between looks for the key a waiting job needs (its holder may store it again)
+
+# Whose key a job uses (``jobs.key_holder``), besides a stored key's holder (a user id or "team"):
+CONFIG_KEY = "config"  # the operator's secrets.toml / environment key: only without sign-in
+SESSION_KEY = "session"  # typed in one session and kept in this runner's memory only
 
 
 class ProviderFactory(Protocol):
     def __call__(self, name: str, endpoint: str, api_key: str | None = None) -> Provider: ...
+
+
+class KeyOpener(Protocol):
+    """A stored key by its holder and provider (``core.accounts.keys.open_key``); None when it is gone."""
+
+    def __call__(self, holder: str, provider: str) -> str | None: ...
+
+
+class KeyNeeded(Exception):
+    """The key a job was sent with is not available: the job waits, never sent with another key."""
 
 
 def default_in_flight(caps: Iterable[ModelCaps], default: int = DEFAULT_MAX_IN_FLIGHT) -> int:
@@ -90,8 +119,10 @@ class JobRunner:
         download_attempts: int = 3,
         retry_backoff: float = 2.0,
         owner: str | None = None,
+        key_opener: KeyOpener | None = None,
     ) -> None:
         self.store = store
+        self._open_key = key_opener
         self.claims = JobClaims(store.engine)
         self.provider_factory = provider_factory
         self._pricing = pricing
@@ -110,6 +141,7 @@ class JobRunner:
 
         self._lock = threading.Lock()
         self._active: dict[str, str] = {}  # job id -> provider, for jobs a worker of ours is driving
+        self._emulated: set[str] = set()  # of those, emulator jobs outside the per-provider limit (see _room)
         self._events: dict[str, threading.Event] = {}  # wakes a worker's sleep (cancel, stop)
         self._workers: dict[str, threading.Thread] = {}
         self._keys: dict[str, str] = {}  # job id -> key typed in a session: memory only, never stored
@@ -173,13 +205,19 @@ class JobRunner:
         return True
 
     def in_flight(self) -> dict[str, int]:
+        """Jobs of each provider this runner drives now (emulator ones too)."""
         with self._lock:
-            return self._counts()
+            counts: dict[str, int] = {}
+            for provider in self._active.values():
+                counts[provider] = counts.get(provider, 0) + 1
+            return counts
 
     def _counts(self) -> dict[str, int]:
+        """Jobs counted against each provider's limit."""
         counts: dict[str, int] = {}
-        for provider in self._active.values():
-            counts[provider] = counts.get(provider, 0) + 1
+        for job_id, provider in self._active.items():
+            if job_id not in self._emulated:
+                counts[provider] = counts.get(provider, 0) + 1
         return counts
 
     def in_flight_limit(self, provider: str) -> int:
@@ -242,6 +280,8 @@ class JobRunner:
         experiment_id: str | None = None,
         parent_job_id: str | None = None,
         validate: bool = True,
+        by: Identity = LOCAL_OPERATOR,
+        key_holder: str | None = None,
     ) -> Submitted:
         """Store a run and its jobs (reserving their estimates) and return at once.
 
@@ -250,13 +290,21 @@ class JobRunner:
         own prompt is used. ``api_key`` (typed in a session) stays in this
         process's memory and the jobs stay with this runner.
 
+        ``by`` is who asks (``generate``: ``PermissionDenied`` otherwise); the run is theirs,
+        and a signed-in member is held to the per-member cap. ``key_holder`` names the
+        stored key the jobs are sent and followed with (a user id or ``"team"``); without
+        it a live job uses ``api_key`` (``"session"``) or the configured key (``"config"``),
+        which only the local operator may use.
+
         Raises ``InvalidRequest``/``ModelUnavailable`` for a request the model
         does not accept and ``budget.BudgetExceeded`` when it does not fit.
         """
+        by.require("generate")
         if endpoint not in ("live", "emulator"):
             raise ValueError("endpoint is 'live' or 'emulator'")
         if prompts is not None and variables is not None and len(prompts) != len(variables):
             raise ValueError("one variables mapping per prompt")
+        holder = self._holder_for(by, endpoint, api_key, key_holder)
         prov = self._provider(provider, endpoint, api_key)
         caps = prov.caps(request.model)
         planned = submission.plan(request, caps, prompts)
@@ -281,6 +329,9 @@ class JobRunner:
                 experiment_id=experiment_id,
                 parent_job_id=parent_job_id,
                 claim=(self.owner, self.lease_seconds) if api_key else None,
+                user_id=by.user_id,
+                key_holder=holder,
+                member_daily_cap=not by.local,
             )
         except BaseException:
             self._forget_keys([job.id for job in jobs])
@@ -288,12 +339,31 @@ class JobRunner:
         self.wake()
         return Submitted(run_id=run_id, job_ids=tuple(job_ids), estimate_usd=submission.total_usd(estimates))
 
-    def cancel(self, job_id: str) -> CancelOutcome:
+    @staticmethod
+    def _holder_for(by: Identity, endpoint: str, api_key: str | None, key_holder: str | None) -> str | None:
+        if endpoint == "emulator":
+            return None
+        if api_key:
+            return SESSION_KEY
+        if key_holder is not None:
+            return key_holder
+        if not by.local:
+            # A signed-in member never rides on the operator's configured key.
+            raise KeyNeeded("No key of yours or the team's is stored for this provider: store one in Settings.")
+        return CONFIG_KEY
+
+    def _check_on(self, job_id: str, by: Identity, what: str) -> None:
+        """``by`` may look after this job: its maker, or an owner."""
+        row = self.claims.job_row(job_id)
+        by.require_on("generate", row.user_id if row is not None else None, what)
+
+    def cancel(self, job_id: str, *, by: Identity = LOCAL_OPERATOR) -> CancelOutcome:
         """Cancel a job; returns what happened (see ``JobClaims.request_cancel``).
 
         ``requested``: the runner holding the job asks the provider to cancel it
-        and marks it canceled within moments.
+        and marks it canceled within moments. Only its maker or an owner may.
         """
+        self._check_on(job_id, by, "cancel this job")
         outcome = self.claims.request_cancel(job_id)
         with self._lock:
             ev = self._events.get(job_id)
@@ -304,12 +374,33 @@ class JobRunner:
         self.wake()
         return outcome
 
-    def recheck(self, job_id: str) -> bool:
+    def recheck(self, job_id: str, *, by: Identity = LOCAL_OPERATOR) -> bool:
         """Poll again a failed or unknown job that has a provider job id (never resends)."""
+        self._check_on(job_id, by, "check this job again")
         reopened = self.claims.reopen(job_id)
         if reopened:
             self.wake()
         return reopened
+
+    def supply_session_key(self, provider: str, api_key: str, *, by: Identity = LOCAL_OPERATOR) -> int:
+        """The local operator typed a key again: jobs sent with a session key (now gone) go on with it.
+
+        Only without sign-in (one person: the key is theirs); a signed-in person's key is a stored one.
+        Returns how many waiting jobs took it.
+        """
+        by.require("generate")
+        if not by.local or not api_key.strip():
+            return 0
+        waiting = self.claims.session_key_jobs(provider)
+        with self._lock:
+            ids = [j for j in waiting if j not in self._keys]
+        if ids:
+            self._remember_key(ids, api_key.strip())
+            with self._lock:
+                for job_id in ids:
+                    self._not_before.pop(job_id, None)
+            self.wake()
+        return len(ids)
 
     def _remember_key(self, job_ids: Sequence[str], api_key: str) -> None:
         with self._lock:
@@ -359,7 +450,7 @@ class JobRunner:
             busy = [p for p, c in counts.items() if c >= self._limit(p)]
             now = time.monotonic()
             skip = set(self._active) | {j for j, t in self._not_before.items() if t > now}
-        candidates = self.claims.claimable(self.owner, exclude_providers=busy, exclude_ids=skip, limit=50)
+        candidates = self.claims.claimable(self.owner, exclude_providers=busy, exclude_ids=skip, limit=_CLAIM_BATCH)
         for job_id, provider in candidates:
             if self._stop.is_set():
                 return
@@ -370,14 +461,29 @@ class JobRunner:
             if job is None:
                 continue
             with self._lock:
-                counts[provider] = counts.get(provider, 0) + 1
-                self._active[job_id] = provider
-                self._events[job_id] = threading.Event()
-                thread = threading.Thread(
-                    target=self._work, args=(job,), name=f"studio-job-{job_id[:8]}", daemon=True
-                )
-                self._workers[job_id] = thread
+                # With no limit configured, an emulator job takes no slot of its provider's (real) limit.
+                emulated = job.endpoint == "emulator" and self.max_in_flight is None
+                if emulated and len(self._emulated) >= EMULATOR_IN_FLIGHT:
+                    full = True
+                else:
+                    full = False
+                    if emulated:
+                        self._emulated.add(job_id)
+                    else:
+                        counts[provider] = counts.get(provider, 0) + 1
+                    self._active[job_id] = provider
+                    self._events[job_id] = threading.Event()
+                    thread = threading.Thread(
+                        target=self._work, args=(job,), name=f"studio-job-{job_id[:8]}", daemon=True
+                    )
+                    self._workers[job_id] = thread
+            if full:
+                with contextlib.suppress(Exception):
+                    self.claims.release_claim(job_id, self.owner)
+                continue
             thread.start()
+        if len(candidates) >= _CLAIM_BATCH:
+            self._wake.set()  # more may be waiting: look again now rather than after scan_seconds
 
     # --- one worker -----------------------------------------------------------------------
     def _context(self) -> Context:
@@ -394,12 +500,20 @@ class JobRunner:
         except LostClaim:
             log.warning("job %s: claim lost to another runner", job.id)
             finished = True
+        except KeyNeeded as why:
+            # Never another key: the job waits, says so, and is looked at again now and then.
+            with contextlib.suppress(Exception):
+                self.claims.note_error(job.id, self.owner, f"{KEY_NEEDED}: {why}")
+                self.claims.release_claim(job.id, self.owner)
+            with self._lock:
+                self._not_before[job.id] = time.monotonic() + _KEY_WAIT
         except Exception as exc:  # a bug or the database away: never resend, never drop
             log.exception("job %s: unexpected error", job.id)
             finished = self._after_unexpected(job.id, exc)
         finally:
             with self._lock:
                 self._active.pop(job.id, None)
+                self._emulated.discard(job.id)
                 self._events.pop(job.id, None)
                 self._workers.pop(job.id, None)
                 if finished:
@@ -445,6 +559,24 @@ class JobRunner:
         return sleep
 
     def _provider_for(self, job: JobRow) -> Provider:
-        with self._lock:
-            api_key = self._keys.get(job.id)
-        return self._provider(job.provider, job.endpoint, api_key)
+        """The provider with exactly the key the job was sent with (``jobs.key_holder``), or ``KeyNeeded``."""
+        holder = job.key_holder
+        if job.endpoint == "emulator" or holder is None or holder == CONFIG_KEY:
+            # None on a live job: stored before accounts, when the configured key was the only one.
+            return self._provider(job.provider, job.endpoint, None)
+        if holder == SESSION_KEY:
+            with self._lock:
+                api_key = self._keys.get(job.id)
+            if api_key is None:
+                raise KeyNeeded("it was typed in a browser session that is gone; type it again in Settings")
+            self.claims.clear_note(job.id, self.owner, KEY_NEEDED)
+            return self._provider(job.provider, job.endpoint, api_key)
+        try:
+            stored = self._open_key(holder, job.provider) if self._open_key is not None else None
+        except Exception as err:  # unreadable (changed, or sealed with a secret no longer configured)
+            raise KeyNeeded(f"the stored key cannot be read ({type(err).__name__}); store it again in Settings") \
+                from err
+        if stored is None:
+            raise KeyNeeded("the key it was sent with is no longer stored; store it again in Settings")
+        self.claims.clear_note(job.id, self.owner, KEY_NEEDED)
+        return self._provider(job.provider, job.endpoint, stored)

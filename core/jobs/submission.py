@@ -59,9 +59,10 @@ class Quote:
     @property
     def fits(self) -> bool:
         if self.total_usd is None:
-            return self.spend.caps.daily is None and self.spend.caps.total is None
+            return self.spend.caps.daily is None and self.spend.caps.total is None and self.spend.member_left is None
         return all(
-            left is None or self.total_usd <= left for left in (self.spend.left_today, self.spend.left_total)
+            left is None or self.total_usd <= left
+            for left in (self.spend.left_today, self.spend.left_total, self.spend.member_left)
         )
 
 

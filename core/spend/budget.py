@@ -12,6 +12,10 @@ the single ``budget`` row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's
 ``BEGIN IMMEDIATE`` already admits one writer), so concurrent submissions from
 any number of threads or processes are serialised.
 
+Each member's spend is recorded with the ledger row (``user_id``); a signed-in
+member is held to the per-member daily cap as well as the team's, checked in the
+same locked transaction, so members racing each other cannot pass either cap.
+
 Emulator jobs are metered apart from live ones against the same caps: play
 money must neither eat the real budget nor escape the cap in a demo.
 """
@@ -33,6 +37,7 @@ from core.spend.money import format_usd, nanos_to_usd, usd_to_nanos
 __all__ = [
     "BudgetExceeded",
     "Caps",
+    "MemberSpend",
     "Reservation",
     "Spend",
     "day_start",
@@ -54,7 +59,7 @@ class BudgetExceeded(Exception):
         self, message: str, *, scope: str, needed: Decimal | None, left: Decimal | None, cap: Decimal | None
     ) -> None:
         super().__init__(message)
-        self.scope = scope  # daily / total / unpriced
+        self.scope = scope  # daily / total / member / unpriced
         self.needed = needed
         self.left = left
         self.cap = cap
@@ -66,6 +71,7 @@ class Caps:
     total: Decimal | None
     daily_source: str | None  # settings / environment / None
     total_source: str | None
+    member_daily: Decimal | None = None  # each signed-in member's own daily cap (Settings; None: none)
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,7 @@ class Reservation:
     provider: str
     endpoint: str
     usd: Decimal | None  # None: the catalogue could not price it in USD
+    user_id: str | None = None  # who spends it (None: before accounts / no one signed in)
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,15 @@ class Spend:
     caps: Caps
     left_today: Decimal | None  # None: no cap
     left_total: Decimal | None
+    member_today: Decimal | None = None  # what the member asked about spent today (None: not asked)
+    member_left: Decimal | None = None  # of their own daily cap (None: no member cap, or not asked)
+
+
+@dataclass(frozen=True)
+class MemberSpend:
+    user_id: str | None  # None: spend from before accounts (the operator)
+    today: Decimal
+    total: Decimal
 
 
 def day_start(now: datetime | None = None) -> datetime:
@@ -97,12 +113,13 @@ def day_start(now: datetime | None = None) -> datetime:
 
 
 def get_caps(conn: Connection, *, lock: bool = False) -> Caps:
-    query = sa.select(db.budget.c.daily_usd_nanos, db.budget.c.total_usd_nanos).where(db.budget.c.id == 1)
+    b = db.budget.c
+    query = sa.select(b.daily_usd_nanos, b.total_usd_nanos, b.member_daily_usd_nanos).where(b.id == 1)
     if lock:
         query = query.with_for_update()
     row = conn.execute(query).first()
     env_daily, env_total = config.budget_from_env()
-    daily_n, total_n = (row[0], row[1]) if row else (None, None)
+    daily_n, total_n, member_n = (row[0], row[1], row[2]) if row else (None, None, None)
     daily = nanos_to_usd(daily_n) if daily_n is not None else env_daily
     total = nanos_to_usd(total_n) if total_n is not None else env_total
     return Caps(
@@ -110,12 +127,15 @@ def get_caps(conn: Connection, *, lock: bool = False) -> Caps:
         total=total,
         daily_source="settings" if daily_n is not None else ("environment" if env_daily is not None else None),
         total_source="settings" if total_n is not None else ("environment" if env_total is not None else None),
+        member_daily=nanos_to_usd(member_n) if member_n is not None else None,
     )
 
 
-def set_caps(conn: Connection, daily: Decimal | None, total: Decimal | None) -> None:
-    """Caps from Settings; None falls back on the environment variable (or no cap)."""
-    for value in (daily, total):
+def set_caps(
+    conn: Connection, daily: Decimal | None, total: Decimal | None, *, member_daily: Decimal | None = None
+) -> None:
+    """Caps from Settings; None falls back on the environment variable (or no cap; no member cap)."""
+    for value in (daily, total, member_daily):
         if value is not None and value < 0:
             raise ValueError("a budget cap cannot be negative")
     conn.execute(
@@ -124,31 +144,40 @@ def set_caps(conn: Connection, daily: Decimal | None, total: Decimal | None) -> 
         .values(
             daily_usd_nanos=None if daily is None else usd_to_nanos(daily),
             total_usd_nanos=None if total is None else usd_to_nanos(total),
+            member_daily_usd_nanos=None if member_daily is None else usd_to_nanos(member_daily),
             updated_at=clock.now(),
         )
     )
 
 
-def _spent_nanos(conn: Connection, endpoint: str, since: datetime | None = None) -> int:
+def _spent_nanos(
+    conn: Connection, endpoint: str, since: datetime | None = None, *, user_id: str | None = None
+) -> int:
     query = sa.select(sa.func.coalesce(sa.func.sum(db.ledger.c.usd_nanos), 0)).where(
         db.ledger.c.endpoint == endpoint, db.ledger.c.state.in_(COUNTING)
     )
     if since is not None:
         query = query.where(db.ledger.c.created_at >= since)
+    if user_id is not None:
+        query = query.where(db.ledger.c.user_id == user_id)
     return int(conn.execute(query).scalar_one())
 
 
-def reserve(conn: Connection, items: Sequence[Reservation], *, now: datetime | None = None) -> None:
+def reserve(
+    conn: Connection, items: Sequence[Reservation], *, now: datetime | None = None, member: str | None = None
+) -> None:
     """Check the caps and reserve every item, or raise :class:`BudgetExceeded` and reserve none.
 
     Must run inside ``db.write`` together with the inserts of the jobs it pays
-    for, so a refused submission leaves nothing behind.
+    for, so a refused submission leaves nothing behind. ``member`` (a user id) is
+    held to the per-member daily cap as well.
     """
     if not items:
         return
     now = now or clock.now()
     caps = get_caps(conn, lock=True)
-    capped = caps.daily is not None or caps.total is not None
+    member_cap = caps.member_daily if member is not None else None
+    capped = caps.daily is not None or caps.total is not None or member_cap is not None
     endpoints = {item.endpoint for item in items}
     if capped and any(item.usd is None for item in items):
         raise BudgetExceeded(
@@ -157,7 +186,7 @@ def reserve(conn: Connection, items: Sequence[Reservation], *, now: datetime | N
             scope="unpriced",
             needed=None,
             left=None,
-            cap=caps.daily if caps.daily is not None else caps.total,
+            cap=caps.daily if caps.daily is not None else (caps.total if caps.total is not None else member_cap),
         )
     for endpoint in endpoints:
         needed = sum((usd_to_nanos(i.usd, round_up=True) for i in items if i.endpoint == endpoint and i.usd), 0)
@@ -187,6 +216,18 @@ def reserve(conn: Connection, items: Sequence[Reservation], *, now: datetime | N
                     left=nanos_to_usd(max(left, 0)),
                     cap=caps.total,
                 )
+        if member_cap is not None:
+            left = usd_to_nanos(member_cap) - _spent_nanos(conn, endpoint, day_start(now), user_id=member)
+            if needed > left:
+                raise BudgetExceeded(
+                    f"Not submitted: {what} estimated at {format_usd(nanos_to_usd(needed))}, but only "
+                    f"{format_usd(nanos_to_usd(max(left, 0)))} is left of your own daily "
+                    f"{format_usd(member_cap)} budget{meter}. An owner sets it in Settings.",
+                    scope="member",
+                    needed=nanos_to_usd(needed),
+                    left=nanos_to_usd(max(left, 0)),
+                    cap=member_cap,
+                )
     conn.execute(
         db.ledger.insert(),
         [
@@ -200,6 +241,7 @@ def reserve(conn: Connection, items: Sequence[Reservation], *, now: datetime | N
                 "state": "reserved",
                 "reserved_usd_nanos": usd_to_nanos(i.usd, round_up=True) if i.usd is not None else 0,
                 "usd_nanos": usd_to_nanos(i.usd, round_up=True) if i.usd is not None else 0,
+                "user_id": i.user_id,
             }
             for i in items
         ],
@@ -241,7 +283,35 @@ def release(conn: Connection, job_id: str) -> None:
     )
 
 
-def spend(conn: Connection, endpoint: str = "live", *, now: datetime | None = None) -> Spend:
+def _left(cap: Decimal | None, spent: Decimal) -> Decimal | None:
+    return None if cap is None else max(cap - spent, Decimal(0))
+
+
+def spent_today(
+    conn: Connection, endpoint: str = "live", *, now: datetime | None = None
+) -> tuple[Decimal, Caps, Decimal | None]:
+    """(spent today, the caps, left of today's cap): what the sidebar shows on every run.
+
+    One range over ``ix_ledger_endpoint_created`` (today's rows), so it does not grow with the
+    history the way ``spend``'s totals over the whole ledger do (issue 17).
+    """
+    caps = get_caps(conn)
+    spent = nanos_to_usd(_spent_nanos(conn, endpoint, day_start(now or clock.now())))
+    return spent, caps, _left(caps.daily, spent)
+
+
+def member_spent_today(
+    conn: Connection, member: str, endpoint: str = "live", *, now: datetime | None = None
+) -> tuple[Decimal, Decimal | None]:
+    """(what ``member`` spent today, left of their own daily cap): one range over today's rows."""
+    caps = get_caps(conn)
+    spent = nanos_to_usd(_spent_nanos(conn, endpoint, day_start(now or clock.now()), user_id=member))
+    return spent, _left(caps.member_daily, spent)
+
+
+def spend(
+    conn: Connection, endpoint: str = "live", *, now: datetime | None = None, member: str | None = None
+) -> Spend:
     now = now or clock.now()
     caps = get_caps(conn)
     today = _spent_nanos(conn, endpoint, day_start(now))
@@ -253,8 +323,12 @@ def spend(conn: Connection, endpoint: str = "live", *, now: datetime | None = No
             )
         ).scalar_one()
     )
-    left_today = None if caps.daily is None else max(caps.daily - nanos_to_usd(today), Decimal(0))
-    left_total = None if caps.total is None else max(caps.total - nanos_to_usd(total), Decimal(0))
+    left_today = _left(caps.daily, nanos_to_usd(today))
+    left_total = _left(caps.total, nanos_to_usd(total))
+    member_today = member_left = None
+    if member is not None:
+        member_today = nanos_to_usd(_spent_nanos(conn, endpoint, day_start(now), user_id=member))
+        member_left = _left(caps.member_daily, member_today)
     return Spend(
         endpoint=endpoint,
         today=nanos_to_usd(today),
@@ -263,4 +337,23 @@ def spend(conn: Connection, endpoint: str = "live", *, now: datetime | None = No
         caps=caps,
         left_today=left_today,
         left_total=left_total,
+        member_today=member_today,
+        member_left=member_left,
     )
+
+
+def member_spend(
+    conn: Connection, endpoint: str = "live", *, user_id: str | None = None, now: datetime | None = None
+) -> list[MemberSpend]:
+    """Each member's spend today and in all, most spent first (``user_id``: only that member)."""
+    led = db.ledger.c
+    today = sa.case((led.created_at >= day_start(now), led.usd_nanos), else_=0)
+    query = (
+        sa.select(led.user_id, sa.func.coalesce(sa.func.sum(today), 0), sa.func.coalesce(sa.func.sum(led.usd_nanos), 0))
+        .where(led.endpoint == endpoint, led.state.in_(COUNTING))
+        .group_by(led.user_id)
+    )
+    if user_id is not None:
+        query = query.where(led.user_id == user_id)
+    out = [MemberSpend(r[0], nanos_to_usd(int(r[1])), nanos_to_usd(int(r[2]))) for r in conn.execute(query)]
+    return sorted(out, key=lambda m: (-m.total, m.user_id or ""))

@@ -38,6 +38,7 @@ class FakeWorld:
         self.creates = 0
         self.idempotency_keys: list[str | None] = []
         self.api_keys: list[str | None] = []
+        self.keys_sent: list[str | None] = []  # the key on each create and status call
         self.submit_errors: list[Exception] = []
         self.status_errors: list[Exception] = []
         self.result_errors: list[Exception] = []
@@ -75,6 +76,7 @@ class FakeProvider(Provider):
 
     def submit(self, request: ImageRequest, *, idempotency_key: str | None = None) -> JobStatus:
         w = self.world
+        w.keys_sent.append(self.api_key)
         if w.submit_hook is not None:
             w.submit_hook()
         with w.lock:
@@ -102,6 +104,7 @@ class FakeProvider(Provider):
 
     def status(self, job_id: str) -> JobStatus:
         w = self.world
+        w.keys_sent.append(self.api_key)
         err = w._pop(w.status_errors)
         if err is not None:
             raise err
@@ -166,6 +169,7 @@ class FakeSync(FakeProvider):
 
     def submit(self, request: ImageRequest, *, idempotency_key: str | None = None) -> JobStatus:
         w = self.world
+        w.keys_sent.append(self.api_key)
         if w.submit_hook is not None:
             w.submit_hook()
         with w.lock:

@@ -137,9 +137,14 @@ def test_a_viewer_and_a_maker_get_only_their_pages(signed_in_app, browser, artif
     sign_in(maker, app.url, "kim@makers.example.com")
     expect(maker.get_by_role("heading", name="Studio")).to_be_visible(timeout=WAIT)
     nav = maker.get_by_test_id("stSidebarNav")
-    for title in ("Studio", "Compare", "History", "Spend"):
+    for title in ("Studio", "Compare", "History", "Spend", "Settings"):  # Settings: for their own keys
         expect(nav.get_by_text(title, exact=True)).to_be_visible()
-    expect(nav.get_by_text("Settings", exact=True)).to_have_count(0)
+    maker.goto(app.url + "/settings")
+    expect(maker.get_by_role("heading", name="API keys")).to_be_visible(timeout=WAIT)
+    expect(maker.get_by_text("Defaults, budget caps, credit values and the price catalogue are for owners."))\
+        .to_be_visible()
+    for owners_only in ("Budget", "Credit values", "Defaults"):
+        expect(maker.get_by_role("heading", name=owners_only, exact=True)).to_have_count(0)
     maker.context.close()
 
 

@@ -63,3 +63,31 @@ def test_a_two_second_job_ending_a_little_late_is_seen_within_a_dense_step(off):
     late = job.polls[-1] - job.length
     assert 0 <= late <= tolerance(2.0) / 2 + 0.01
     assert len(job.polls) / job.polls[-1] <= 2.0
+
+
+def _seen_late(length: float, expected: float, spread: float | None = None) -> tuple[float, int]:
+    job = Job(length)
+    wait(job.poll, expected_seconds=expected, deadline_seconds=600.0, started_at=0.0, clock=job.clock,
+         sleep=job.sleep, spread=spread)
+    return job.polls[-1] - length, len(job.polls)
+
+
+def test_a_long_job_ending_early_within_the_usual_spread_is_seen_within_a_second():
+    # Issue 17's case: expected 45 s, done at 36 s (-20 %). Sparse sleeps growing with the time waited saw it
+    # 6.75 s late; inside the spread a sleep is at most a second.
+    late, polls = _seen_late(36.0, 45.0)
+    assert late <= 1.0 + 1e-9, late
+    assert polls / 36.0 <= 2.0  # still well under two requests a second
+    # A learned spread of 50 % opens the window earlier: a job done at 24 s is seen within a second too.
+    late_wide, _ = _seen_late(24.0, 45.0, spread=0.5)
+    assert late_wide <= 1.0 + 1e-9, late_wide
+    late_narrow, _ = _seen_late(24.0, 45.0, spread=0.1)
+    assert late_narrow > 1.0  # outside a narrow spread the sparse schedule stands
+
+
+@pytest.mark.parametrize("length", [2.0, 3.0])
+def test_the_window_costs_a_short_job_no_extra_request(length):
+    # A short job's sleeps are about a second anyway: the same requests as with no spread to watch.
+    _, with_default = _seen_late(length, length)
+    _, with_none = _seen_late(length, length, spread=0.0)
+    assert with_default == with_none

@@ -97,7 +97,9 @@ def test_unknown_length_starts_near_one_second_and_backs_off_to_the_cap():
 def test_next_interval_phases_for_a_known_length():
     assert next_interval(0.0, 15.0) == pytest.approx(1.0)  # first sparse step
     assert next_interval(6.0, 15.0) == pytest.approx(3.0)  # grows with the time waited
-    assert next_interval(13.0, 15.0) == pytest.approx(1.25, abs=0.01)  # just what is left before dense
+    assert next_interval(11.0, 15.0) == pytest.approx(1.0)  # not past the spread's start (20 %: 12 s)...
+    assert next_interval(12.0, 15.0) == pytest.approx(1.0)  # ...inside it a second at most
+    assert next_interval(13.5, 15.0) == pytest.approx(0.75, abs=0.01)  # just what is left before dense
     assert next_interval(14.5, 15.0) <= 0.15  # dense around the end
     assert next_interval(15.5, 15.0) <= 0.15  # ...and just after it
     running_long = [next_interval(15.0 + x, 15.0) for x in (1.6, 3, 6, 10, 20, 60)]

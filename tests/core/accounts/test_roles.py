@@ -79,7 +79,7 @@ def test_what_each_role_may_do() -> None:
     assert not who("maker").can("manage_settings") and not who("maker").can("delete_any")
     assert all(who("owner").can(a) for a in ("set_caps", "manage_roles", "manage_team_keys", "see_all_spend"))
     assert not any(who("none").can(a) for a in ("view", "rate", "generate"))
-    with pytest.raises(PermissionDenied, match=r"u@x.io \(viewer\) may not generate"):
+    with pytest.raises(PermissionDenied, match=r"u@x.io is a viewer and may not generate"):
         who("viewer").require("generate")
     LOCAL_OPERATOR.require("set_caps")  # no sign-in configured: the operator does everything, as before
     assert LOCAL_OPERATOR.local and not LOCAL_OPERATOR.signed_in and who("maker").signed_in

@@ -185,3 +185,17 @@ def test_runner_limits_per_provider(sqlite_url: str, data_dir: Path, monkeypatch
     assert mapped.in_flight_limit("openai") == 7 and mapped.in_flight_limit("coretoday") == 10
     monkeypatch.setenv("IMAGE_STUDIO_MAX_IN_FLIGHT", "3")  # set: the same for every provider
     assert JobRunner(store, factory).in_flight_limit("coretoday") == 3
+
+
+# --- how much the provider's time varies (issue 17: the polling window) -------------------------------
+def test_learned_spread_is_half_the_10_to_90_range_over_the_median(store: Store) -> None:
+    from core.history.learned import MIN_SAMPLES, learned_spread
+
+    for p in (8.0, 9.0, 10.0, 11.0):
+        _finished_job(store, took=p + 0.4, provider_seconds=p)
+    assert MIN_SAMPLES == 5 and learned_spread(store, "fake", "m1", "low", "live") is None  # too few to tell
+    _finished_job(store, took=12.4, provider_seconds=12.0)
+    # 8..12: deciles (inclusive) 8.4 and 11.6, median 10 -> (11.6 - 8.4) / 2 / 10
+    assert learned_spread(store, "fake", "m1", "low", "live") == pytest.approx(0.16)
+    assert learned_spread(store, "fake", "m1", "high", "live") is None  # another quality, its own history
+    assert learned_spread(store, "fake", "m1", "low", "emulator") is None

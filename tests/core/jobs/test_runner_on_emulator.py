@@ -168,3 +168,38 @@ def test_sigkill_after_the_provider_accepted(db_url: str, data_dir: Path, tmp_pa
 def test_sigkill_with_the_emulator_restarting_too(sqlite_url: str, data_dir: Path, tmp_path: Path) -> None:
     """The offline path: the emulator's jobs outlive its restart just as the app's do."""
     crash_and_recover(sqlite_url, data_dir, tmp_path / "emu", restart_emulator=True)
+
+
+def _started_spread(emu: Emulator, count: int) -> float:
+    """Seconds between the first and the last job the emulator was sent (its own created_at)."""
+    created = sorted(job.created_at for job in emu.store.jobs.values())
+    assert len(created) == count, created
+    return created[-1] - created[0]
+
+
+@pytest.mark.parametrize("configured, all_at_once", [(None, True), (6, False)])
+def test_a_room_on_the_emulator_is_not_queued_behind_the_provider_limit(
+    tmp_path: Path, sqlite_url: str, data_dir: Path, configured: int | None, all_at_once: bool
+) -> None:
+    """Issue 17: 24 core.today images (24 jobs) on the emulator go out at once with nothing configured,
+    though core.today's own limit is 10; a limit that is configured still holds for them."""
+    emu = Emulator(data_dir=tmp_path / "room-emu", latency=2.0).start()
+    runner = JobRunner(Store(sqlite_url, data_dir), emulator_factory(lambda: emu), max_in_flight=configured,
+                       **FAST).start()
+    try:
+        assert runner.in_flight_limit("coretoday") == (configured or 10)
+        ids: list[str] = []
+        for k in range(3):
+            sub = runner.submit("coretoday", ImageRequest(prompt=f"room {k}", model="gpt-image-2", quality="low",
+                                                          n=8), endpoint="emulator")
+            ids.extend(sub.job_ids)
+        jobs = finished(runner.store, ids, timeout=60.0)
+        assert all(j.status == "succeeded" for j in jobs), [j.status for j in jobs]
+        spread = _started_spread(emu, 24)
+        if all_at_once:
+            assert spread < 1.5, spread  # one wave: every job sent before the first 2-s job could end
+        else:
+            assert spread > 2 * 2.0, spread  # 4 waves of 6: the configured limit held
+    finally:
+        runner.stop()
+        emu.stop()

@@ -1,0 +1,112 @@
+"""Issue 17's page costs through AppTest and the live panel's schedule: the collapsed history picker
+computes nothing, and the panel looks fast only around a job's expected end."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+import clock
+from core import services as app_services
+from tests.seeding import seed_jobs
+from ui import jobs as ui_jobs
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+
+
+def _picker_buttons(at: AppTest) -> list:
+    return [b for b in at.button if b.key and b.key.startswith("studio_hist_")]
+
+
+def test_the_collapsed_history_picker_queries_and_draws_nothing(monkeypatch):
+    store = app_services.store()
+    seed_jobs(store, 12)
+    calls: list[object] = []
+    real = type(store).list_jobs
+
+    def counting(self, *args, **kwargs):
+        calls.append(args[0] if args else kwargs.get("flt"))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(store), "list_jobs", counting)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(e.label == "Use a result from history" for e in at.expander)
+    assert _picker_buttons(at) == []
+    assert calls == []  # the Studio page itself lists no jobs while the picker is shut
+
+    at.session_state["studio_hist_open"] = True  # what opening it in the browser sets
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(_picker_buttons(at)) >= 1
+    assert len(calls) == 1
+
+
+def _job(**changes):
+    store = app_services.store()
+    seeded = seed_jobs(store, 1)
+    job = store.get_jobs(seeded.job_ids)[0]
+    return replace(job, **changes)
+
+
+def test_the_panel_looks_fast_only_around_the_expected_end():
+    now = clock.now()
+    running = _job(status="running", finished_at=None, expected_seconds=20.0)
+
+    def at(elapsed: float, expected: float | None = 20.0):
+        return replace(running, submitted_at=now - timedelta(seconds=elapsed), expected_seconds=expected)
+
+    assert ui_jobs.next_refresh([replace(running, status="succeeded")]) is None  # nothing to follow
+    assert ui_jobs.next_refresh([at(2.0)]) == ui_jobs.REFRESH_SECONDS  # far from its end
+    assert ui_jobs.next_refresh([at(17.4)]) == ui_jobs.NEAR_END_SECONDS  # inside 3 s (15 %) before its end
+    assert ui_jobs.next_refresh([at(20.5)]) == ui_jobs.NEAR_END_SECONDS  # a little late
+    assert ui_jobs.next_refresh([at(40.0)]) == ui_jobs.REFRESH_SECONDS  # long overdue: no better guess
+    assert ui_jobs.next_refresh([at(5.0, None)]) == ui_jobs.REFRESH_SECONDS  # no idea how long it takes
+    # Just before the window opens: wake when it does, not a whole second later.
+    soon = ui_jobs.next_refresh([at(17.0 - 0.5)])
+    assert soon is not None and 0.3 < soon <= 0.5
+    # The soonest of several decides.
+    assert ui_jobs.next_refresh([at(2.0), at(17.0)]) == ui_jobs.NEAR_END_SECONDS
+
+
+def test_the_sidebar_spend_is_today_s_exact_figure_from_today_s_rows_alone(monkeypatch):
+    from decimal import Decimal
+
+    from core.spend import budget
+    from ui import services
+
+    store = app_services.store()
+    seed_jobs(store, 300)  # a week and more of ledger rows, live and simulated
+    store.set_caps(Decimal("5"), None)
+    for endpoint in ("live", "emulator"):
+        whole = store.spend(endpoint)
+        shown = services.spend_today(endpoint)
+        assert (shown.today_usd, shown.daily_cap, shown.daily_left) == (whole.today, whole.caps.daily,
+                                                                       whole.left_today)
+        assert whole.today < whole.total  # older days exist and are not counted as today's
+    # Only today's rows are read: the whole-ledger sums (total, pending) are not run for the sidebar.
+    seen: list[object] = []
+    real = budget._spent_nanos
+    monkeypatch.setattr(budget, "_spent_nanos", lambda conn, endpoint, since=None: seen.append(since) or real(
+        conn, endpoint, since))
+    services.spend_today("live")
+    assert seen == [budget.day_start()]
+
+
+def test_history_reads_its_filter_facets_once_not_on_every_rerun(monkeypatch):
+    from core.history import ops as history_ops
+
+    seed_jobs(app_services.store(), 20)
+    calls: list[int] = []
+    real = history_ops.facets
+    monkeypatch.setattr(history_ops, "facets", lambda store: calls.append(1) or real(store))
+    at = AppTest.from_file(str(ROOT / "app_pages" / "history.py"), default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.run()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(calls) == 1

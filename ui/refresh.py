@@ -1,0 +1,107 @@
+"""How often a live fragment reruns, set from inside it (issue 17).
+
+``st.fragment(run_every=...)`` fixes a fragment's timer when the page (or a
+parent fragment) draws it, and only a full page rerun stops it: the live panel
+used to end with ``st.rerun()`` for that, which redrew the whole page each time
+a batch finished. Streamlit's own messages can do better, and the frontend
+already obeys them: an ``auto_rerun`` for a fragment replaces its interval, a
+``stop_auto_rerun`` cancels it (Streamlit sends both itself, e.g. for a nested
+``run_every`` child that is no longer drawn). :func:`set_interval` and
+:func:`stop` send them for the fragment that is running now, so a live panel
+polls faster near a job's expected end and stops once every job is done,
+without touching the rest of the page.
+
+They use Streamlit internals (the fragment id of the running thread, the
+message queue): each returns False when those are not there, and the caller
+falls back on a full rerun, as before.
+
+``follow(name)`` inside a fragment remembers its id for this session, and
+``wake(name)`` from another fragment makes it rerun once (it calls ``stop`` at
+its end): a live panel wakes the sidebar's spend when one of its jobs finishes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+__all__ = ["follow", "set_interval", "stop", "wake"]
+
+_FOLLOWED = "_refresh_followed"  # session_state: name -> fragment id, of fragments others may wake
+_WAKE_SECONDS = 0.05  # a woken fragment stops its timer at its end, so this fires about once
+
+
+def _running_fragment() -> tuple[Any, str] | None:
+    """(script run context, fragment id) of the fragment running now, or None."""
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState, get_script_run_ctx
+    except ImportError:
+        return None
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is None:
+        return None
+    try:
+        fragment_id = ThreadState.get().fragment_id
+    except RuntimeError:
+        return None
+    return (ctx, fragment_id) if fragment_id else None
+
+
+def _send(build: Any, fragment_id: str | None = None) -> bool:
+    running = _running_fragment()
+    if running is None:
+        return False
+    try:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    except ImportError:
+        return False
+    ctx, current = running
+    msg = ForwardMsg()
+    try:
+        build(msg, fragment_id or current)
+    except (AttributeError, ValueError):  # a Streamlit whose messages changed shape
+        return False
+    ctx.enqueue(msg)
+    return True
+
+
+def set_interval(seconds: float) -> bool:
+    """Rerun the running fragment every ``seconds`` from now on; False when it cannot be set."""
+
+    def build(msg: Any, fragment_id: str) -> None:
+        msg.auto_rerun.interval = float(seconds)
+        msg.auto_rerun.fragment_id = fragment_id
+
+    return _send(build)
+
+
+def stop() -> bool:
+    """Stop the running fragment's timer (it still reruns on a widget inside it); False when it cannot."""
+
+    def build(msg: Any, fragment_id: str) -> None:
+        msg.stop_auto_rerun.fragment_ids.append(fragment_id)
+
+    return _send(build)
+
+
+def follow(name: str) -> None:
+    """Inside a fragment: let :func:`wake` (``name``) rerun it later in this session."""
+    running = _running_fragment()
+    if running is not None:
+        followed = dict(st.session_state.get(_FOLLOWED, {}))
+        followed[name] = running[1]
+        st.session_state[_FOLLOWED] = followed
+
+
+def wake(name: str) -> bool:
+    """From a running fragment: rerun the fragment that called ``follow(name)``, once; False when it cannot."""
+    target = dict(st.session_state.get(_FOLLOWED, {})).get(name)
+    if not target:
+        return False
+
+    def build(msg: Any, fragment_id: str) -> None:
+        msg.auto_rerun.interval = _WAKE_SECONDS
+        msg.auto_rerun.fragment_id = fragment_id
+
+    return _send(build, target)
