@@ -54,6 +54,7 @@ from providers.errors import (
     ProviderUnavailable,
     RateLimited,
 )
+from providers.openai import safety_identifier
 from providers.types import ImageRequest, JobStatus, ModelCaps, OutputImage, PartialImage
 
 __all__ = [
@@ -260,6 +261,10 @@ class JobDriver:
         """Where the provider calls back for this job (``core.jobs.webhooks``), or None."""
         return webhooks.callback_url(self.job.provider, self.job.id) if self.provider.accepts_callback else None
 
+    def _safety_identifier(self) -> str | None:
+        """Who asked, hashed (OpenAI's safety_identifier: stable per person, nothing identifying)."""
+        return safety_identifier(self.job.user_id) if self.job.user_id and self.caps.takes_safety_identifier else None
+
     def _poll_sleep(self, seconds: float) -> None:
         """While a callback is expected, polls are the fallback: slower, woken by the callback."""
         self.sleep(max(seconds * webhooks.POLL_SLOWDOWN, webhooks.POLL_FLOOR_SECONDS))
@@ -282,7 +287,8 @@ class JobDriver:
             return
         expected = self.job.expected_seconds or self._expected()
         hook = self._callback_url()
-        created = self._create(request.with_(callback_url=hook) if hook else request, expected)
+        created = self._create(request.with_(callback_url=hook, safety_identifier=self._safety_identifier()),
+                               expected)
         if created is not None:
             status, sent = created
             self._accepted(status, expected, sent=sent, answered=time.monotonic())

@@ -71,3 +71,14 @@ def test_the_store_is_bounded() -> None:
     assert len(store) == 3 and store.latest("j0") is None and store.latest("j4") is not None
     second = store.put("j4", PartialImage(1, b"y", "png"))
     assert second.count == 2 and store.latest("j4") == second
+
+
+def test_the_create_carries_who_asked_hashed(runner: JobRunner, emu: Emulator) -> None:
+    from core.accounts.identity import LOCAL_USER_ID
+    from providers.openai import safety_identifier
+
+    job_id = runner.submit("openai", request(), endpoint="emulator").job_ids[0]
+    (job,) = finished(runner.store, [job_id])
+    assert job.status == "succeeded"
+    sent = max(emu.store.jobs.values(), key=lambda j: j.created_at).request
+    assert sent["safety_identifier"] == safety_identifier(LOCAL_USER_ID) != LOCAL_USER_ID
