@@ -107,14 +107,17 @@ def test_previews_are_checked_before_any_call():
     assert "no previews" in str(info.value)
 
 
-def test_the_estimate_counts_the_previews_and_flags_the_unconfirmed_figure():
+def test_the_estimate_counts_the_previews_at_the_guides_100_tokens_each():
     cat, caps = load_catalogue(), MODELS["gpt-image-2"]
     plain = cat.estimate("openai", gen(partial_images=0), caps)
     streamed = cat.estimate("openai", gen(partial_images=2), caps)
     line = next(ln for ln in streamed.lines if ln.label.startswith("streamed previews"))
     assert line.quantity == 200
     assert streamed.total.amount == plain.total.amount + line.amount
-    assert plain.confirmed and not streamed.confirmed
+    # 100 image output tokens each, at the model's image output price (the guide's "Partial images cost")
+    output = next(ln for ln in streamed.lines if ln.label.startswith("output image tokens"))
+    assert line.unit_price == output.unit_price and line.amount == 200 * output.unit_price
+    assert plain.confirmed and streamed.confirmed
 
 
 def test_a_safety_identifier_goes_out_hashed_and_is_never_stored_in_params(make, emu):
