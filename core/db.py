@@ -118,8 +118,8 @@ experiments = sa.Table(
     sa.Column("name", sa.String(200), nullable=False, default=""),
     sa.Column("notes", sa.Text, nullable=False, default=""),
     sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("user_id", sa.String(40), nullable=True),  # who made it (schema 6; NULL: before accounts)
-    sa.Column("shared", sa.Boolean, nullable=True),  # True: the whole team sees it (schema 6)
+    sa.Column("user_id", sa.String(40), nullable=True),  # who made it (schema 5; NULL: before accounts)
+    sa.Column("shared", sa.Boolean, nullable=True),  # True: the whole team sees it (schema 5)
 )
 
 # What a person asked for, once per click of "Generate".
@@ -141,7 +141,7 @@ runs = sa.Table(
     sa.Column("experiment_id", ID, sa.ForeignKey("experiments.id", ondelete="SET NULL"), nullable=True),
     # Edit chains: the job whose output this run edits (no FK: history may be deleted).
     sa.Column("parent_job_id", ID, nullable=True),
-    sa.Column("user_id", sa.String(40), nullable=True),  # who asked (schema 6; NULL: before accounts)
+    sa.Column("user_id", sa.String(40), nullable=True),  # who asked (schema 5; NULL: before accounts)
     sa.Index("ix_runs_created", "created_at"),
     sa.Index("ix_runs_experiment", "experiment_id"),
     sa.Index("ix_runs_parent", "parent_job_id"),
@@ -216,7 +216,7 @@ jobs = sa.Table(
     sa.Column("claim_expires_at", UTCDateTime, nullable=True),
     sa.Column("rating", sa.SmallInteger, nullable=True),
     sa.Column("parent_job_id", ID, nullable=True),
-    # Who made it, whether the team sees it, and whose key it is sent and followed with (schema 6):
+    # Who made it, whether the team sees it, and whose key it is sent and followed with (schema 5):
     # key_holder is a stored key's holder (a user id or "team", core.accounts.keys), "config" (the
     # operator's secrets/environment, only without sign-in), "session" (typed in one session, kept in
     # that runner's memory), or NULL (the emulator).
@@ -276,7 +276,7 @@ ledger = sa.Table(
     sa.Column("usd_nanos", Nanos, nullable=False),  # what counts against the budget now
     sa.Column("billed_amount", sa.String(40), nullable=True),
     sa.Column("billed_unit", sa.String(16), nullable=True),
-    sa.Column("user_id", sa.String(40), nullable=True),  # who spent it (schema 6; NULL: before accounts)
+    sa.Column("user_id", sa.String(40), nullable=True),  # who spent it (schema 5; NULL: before accounts)
     sa.Index("ix_ledger_endpoint_created", "endpoint", "created_at"),
     sa.Index("ix_ledger_user_created", "user_id", "created_at"),
 )
@@ -290,7 +290,7 @@ budget = sa.Table(
     sa.Column("daily_usd_nanos", Nanos, nullable=True),
     sa.Column("total_usd_nanos", Nanos, nullable=True),
     sa.Column("updated_at", UTCDateTime, nullable=False),
-    sa.Column("member_daily_usd_nanos", Nanos, nullable=True),  # each member's own daily cap (schema 6)
+    sa.Column("member_daily_usd_nanos", Nanos, nullable=True),  # each member's own daily cap (schema 5)
 )
 
 
@@ -342,7 +342,7 @@ stored_keys = sa.Table(
 
 ACCOUNT_TABLES = (users, role_grants, account_sessions, stored_keys)
 
-# A link to one result or experiment (schema 6): whoever signed in opens it, read-only.
+# A link to one result or experiment (schema 5): whoever signed in opens it, read-only.
 shares = sa.Table(
     "shares",
     metadata,
@@ -354,7 +354,7 @@ shares = sa.Table(
     sa.Index("ix_shares_target", "kind", "target_id"),
 )
 
-# Columns schema 6 added to older tables (who made and spent what, whose key, shared).
+# Columns schema 5 added to older tables (who made and spent what, whose key, shared).
 OWNERSHIP_COLUMNS: dict[str, tuple[str, ...]] = {
     "runs": ("user_id",),
     "jobs": ("user_id", "shared", "key_holder"),
@@ -364,7 +364,7 @@ OWNERSHIP_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-# --- blind reviews and edit spill (schema 5; core.review reads and writes them) -------
+# --- blind reviews and edit spill (schema 6; core.review reads and writes them) -------
 # A review: images people vote on in pairs through a link carrying ``token`` (unguessable).
 reviews = sa.Table(
     "reviews",
@@ -547,7 +547,7 @@ def _create_tables(*tables: sa.Table) -> Migration:
 
 
 def _ownership(conn: Connection) -> None:
-    """Schema 6, in one step: who made, shared and spent what, whose key a job uses, member caps, share links.
+    """Schema 5, in one step: who made, shared and spent what, whose key a job uses, member caps, share links.
 
     Each column is added only if missing (tests rebuild older schemas from today's tables).
     Old rows read NULL: made before accounts, by the one operator, private, sent with the configured key.
@@ -570,8 +570,8 @@ def _ownership(conn: Connection) -> None:
 MIGRATIONS: dict[int, Migration] = {
     **{v: _add_job_columns(v) for v in ADDED_JOB_COLUMNS},
     4: _create_tables(*ACCOUNT_TABLES),  # accounts: users, role grants, sessions, encrypted keys
-    5: _create_tables(*REVIEW_TABLES),  # blind reviews (items, votes) and edit spill
-    6: _ownership,  # accounts: who made and spent what, whose key, member caps, share links
+    5: _ownership,  # accounts: who made and spent what, whose key, member caps, share links
+    6: _create_tables(*REVIEW_TABLES),  # blind reviews (items, votes) and edit spill
 }
 
 

@@ -92,12 +92,18 @@ class SpendSummary:
     today_usd: Decimal
     daily_cap: Decimal | None
     daily_left: Decimal | None
+    member_cap: Decimal | None = None  # the signed-in member's own daily cap
+    member_today: Decimal | None = None
+    member_left: Decimal | None = None
 
 
 def spend_today(endpoint: str | None = None) -> SpendSummary:
     who = user()
     if endpoint is None:
         endpoint = route(state.selection().provider, who).endpoint
-    with db.read(store().engine) as conn:
-        spent, caps, left = budget.spent_today(conn, endpoint)  # today's rows only: flat in the ledger's size
-    return SpendSummary(endpoint=endpoint, today_usd=spent, daily_cap=caps.daily, daily_left=left)
+    with db.read(store().engine) as conn:  # today's rows only: flat in the ledger's size (issue 17)
+        spent, caps, left = budget.spent_today(conn, endpoint)
+        member = (None, None) if who.local else budget.member_spent_today(conn, who.user_id, endpoint)
+    return SpendSummary(endpoint=endpoint, today_usd=spent, daily_cap=caps.daily, daily_left=left,
+                        member_cap=None if who.local else caps.member_daily,
+                        member_today=member[0], member_left=member[1])

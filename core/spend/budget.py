@@ -300,6 +300,15 @@ def spent_today(
     return spent, caps, _left(caps.daily, spent)
 
 
+def member_spent_today(
+    conn: Connection, member: str, endpoint: str = "live", *, now: datetime | None = None
+) -> tuple[Decimal, Decimal | None]:
+    """(what ``member`` spent today, left of their own daily cap): one range over today's rows."""
+    caps = get_caps(conn)
+    spent = nanos_to_usd(_spent_nanos(conn, endpoint, day_start(now or clock.now()), user_id=member))
+    return spent, _left(caps.member_daily, spent)
+
+
 def spend(
     conn: Connection, endpoint: str = "live", *, now: datetime | None = None, member: str | None = None
 ) -> Spend:
