@@ -24,7 +24,7 @@ from starlette.middleware import Middleware
 from core import services as app_services
 from core.accounts import Action, Identity, PermissionDenied
 from core.review.browser_id import BrowserIdMiddleware
-from ui import media_route
+from ui import media_route, webhook_route
 
 
 @asynccontextmanager
@@ -35,7 +35,7 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
 
 
 # The browser-id cookie: a voter without sign-in is one voter across tabs (core.review.browser_id).
-app = st.App(__file__, lifespan=lifespan, routes=[*media_route.ROUTES],
+app = st.App(__file__, lifespan=lifespan, routes=[*media_route.ROUTES, *webhook_route.ROUTES],
              middleware=[Middleware(BrowserIdMiddleware)])
 
 # Each page and what one must be allowed to do to open it (core.accounts.identity.PERMISSIONS): a page

@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [row for level in levels for row in level_rows(level, args.latency)]
     notes = [note for k, level in enumerate(levels) for note in level_notes(level, k == 0)]
     notes.append(f"core.today, {args.latency:g}-s jobs, one session, one image per job; the app's built-in "
-                 "emulator runs inside the app process and renders each result on its first download "
+                 "emulator runs inside the app process and renders each result while its job runs "
                  "(the baseline's does the same inside its own server); ratio = app / loop")
     return versus_report("done_to_screen", "Provider done -> image on screen (headless Chromium)", rows,
                          meter.load, notes)

@@ -23,6 +23,7 @@ __all__ = [
     "emulator_latency",
     "get_secret",
     "key_source",
+    "public_url",
 ]
 
 KeySource = Literal["session", "secrets", "environment", "none"]
@@ -67,6 +68,13 @@ def data_dir() -> Path:
     path = Path(os.environ.get("IMAGE_STUDIO_DATA_DIR", "./data")).expanduser().resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def public_url() -> str | None:
+    """``IMAGE_STUDIO_PUBLIC_URL``: where providers can reach this app (for callbacks), without a
+    trailing slash; None when unset or not an http(s) address."""
+    raw = os.environ.get("IMAGE_STUDIO_PUBLIC_URL", "").strip().rstrip("/")
+    return raw if raw.startswith(("https://", "http://")) else None
 
 
 def database_url() -> str:

@@ -304,6 +304,14 @@ def runner() -> JobRunner:
         return services.runner
 
 
+def running_runner() -> JobRunner | None:
+    """The runner if it is running now (never starts one: health checks and callbacks only look)."""
+    with _lock:
+        current = _current
+        return current.runner if current is not None and current.runner is not None and current.runner.running \
+            else None
+
+
 def _stop(services: _Services) -> None:
     if services.runner is not None:
         services.runner.stop()

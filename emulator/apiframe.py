@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from . import webhooks
 from .common import RATIO_PIXELS, ProviderAPI, Refusal, is_bad_json, iso
 from .store import Job
 
@@ -181,6 +182,27 @@ class ApiframeAPI(ProviderAPI):
 
     def created(self, job: Job) -> Response:
         return self.json({"jobId": job.id, "status": "QUEUED"}, status=202)
+
+    def callback(self, job: Job, request: Request) -> webhooks.Plan | None:
+        url = job.request.get("webhookUrl")
+        key = self.api_key(request) or ""
+        if not isinstance(url, str) or not url:
+            return None
+        events = job.request.get("webhookEvents") or ["completed", "failed"]
+
+        def body(j: Job) -> dict[str, Any] | None:
+            d = self.describe(j)
+            event = "completed" if d["status"] == "COMPLETED" else "failed"
+            if event not in events:
+                return None
+            fields = ("status", "progress", "result", "model", "creditCost", "completedAt") if event == "completed" \
+                else ("status", "error", "model")
+            return {"event": event, "jobId": d["id"], **{k: d[k] for k in fields}}
+
+        def headers(raw: bytes, b: dict[str, Any]) -> dict[str, str]:
+            return {"X-Webhook-Signature": webhooks.apiframe_signature(key, raw), "X-Webhook-Event": b["event"]}
+
+        return webhooks.Plan(url, body, headers=headers)
 
     def describe(self, job: Job) -> dict[str, Any]:
         state, progress, finished = self.store.observe(job)

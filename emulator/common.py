@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 import clock
 
+from . import webhooks
 from .files import FileService, InputError
 from .sizes import (
     GPT2_RATIOS,
@@ -155,18 +156,22 @@ class ProviderAPI:
             headers = retry_headers(fault.get("retry_after"))
         return self.error(status, code, message, etype=etype, headers=headers)
 
-    async def begin(self, request: Request, op: str) -> tuple[Response | None, dict[str, Any] | None]:
+    async def begin(
+        self, request: Request, op: str, *, defer_slow: bool = False
+    ) -> tuple[Response | None, dict[str, Any] | None]:
         """Apply a queued fault, then check the key.
 
         Returns (answer, None) to stop here, or (None, job_fault) to go on, where
         job_fault is a job-level fault the handler applies once a job exists.
+        ``defer_slow`` hands a ``slow`` fault to the handler too (OpenAI applies it mid-stream).
         """
         fault = self.store.take_fault(self.name, op)
         if fault is not None:
             kind = fault["kind"]
             if kind == "slow":
-                await asyncio.sleep(float(fault.get("delay") or 1.0))
-                fault = None
+                if not defer_slow:
+                    await asyncio.sleep(float(fault.get("delay") or 1.0))
+                    fault = None
             elif kind == "malformed":
                 return malformed_response(), None
             elif kind not in JOB_FAULT_KINDS:
@@ -176,7 +181,9 @@ class ProviderAPI:
             with self.store.lock:
                 self.store.keys_seen[key] += 1
         if not key or key.startswith("invalid"):
-            if fault is not None:
+            if fault is not None and fault["kind"] == "slow":
+                await asyncio.sleep(float(fault.get("delay") or 1.0))  # slow, then refused: as without defer
+            elif fault is not None:
                 self.store.give_back(fault)
             return self.auth_error(key), None
         return None, fault
@@ -309,6 +316,15 @@ class ProviderAPI:
     def created(self, job: Job) -> Response:
         raise NotImplementedError
 
+    def callback(self, job: Job, request: Request) -> webhooks.Plan | None:
+        """How this provider calls back for ``job`` (None: it was not asked to)."""
+        return None
+
+    def _plan_callback(self, job: Job, request: Request) -> None:
+        plan = self.callback(job, request)
+        if plan is not None:
+            webhooks.start(self.store, job, plan)
+
     async def submit(self, request: Request, build: Build) -> Response:
         """begin → ``build(request)`` (validates, fetches inputs, returns ``new_job`` kwargs) → job."""
         stop, fault = await self.begin(request, "submit")
@@ -329,6 +345,7 @@ class ProviderAPI:
                 self.store.give_back(fault)
             return self.error(e.status, "invalid_parameters", e.message, param=e.field, etype="invalid_request_error")
         job = self.new_job(fault=fault, **spec)
+        self._plan_callback(job, request)
         if self.store.prerender and not job.sync:
             asyncio.get_running_loop().run_in_executor(None, self.files.prerender, job)
         if fault is not None and fault["kind"] == "drop_after_create":

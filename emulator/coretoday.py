@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from . import webhooks
 from .common import RATIO_PIXELS, ProviderAPI, Refusal, bearer, is_bad_json, iso
 from .files import new_token
 from .store import QUEUE_FRACTION, Job
@@ -210,6 +211,12 @@ class CoreTodayAPI(ProviderAPI):
         )
 
     # --- poll / cancel -----------------------------------------------------------------
+    def callback(self, job: Job, request: Request) -> webhooks.Plan | None:
+        url = job.request.get("webhook") or job.request.get("webhook_url")
+        if not isinstance(url, str) or not url:
+            return None
+        return webhooks.Plan(url, self.describe)
+
     def describe(self, job: Job) -> dict[str, Any]:
         state, _, finished = self.store.observe(job)
         queue = job.job_time * QUEUE_FRACTION

@@ -23,6 +23,7 @@ from starlette.routing import Route
 import clock
 from providers import tokens
 
+from . import webhooks
 from .common import GPT2_RATIOS, ProviderAPI, gpt2_size_problem, is_bad_json, parse_wxh, ratio_to_pixels
 from .store import Job
 
@@ -33,7 +34,10 @@ STATUS = {"queued": "pending", "running": "processing", "succeeded": "completed"
 FIELDS = {"model", "prompt", "size", "quality", "image_urls", "n", "callback_url", "resolution"}
 GPT1_SIZES = {"1:1": (1024, 1024), "2:3": (1024, 1536), "3:2": (1536, 1024),
               "1024x1024": (1024, 1024), "1024x1536": (1024, 1536), "1536x1024": (1536, 1024)}  # fmt: skip
-MAX_INPUT_BYTES = {"gpt-image-1": 10 * 1024 * 1024, "gpt-image-2": 50 * 1024 * 1024}
+BETA = "gpt-image-2-beta"
+MAX_INPUT_BYTES = {"gpt-image-1": 10 * 1024 * 1024, "gpt-image-2": 50 * 1024 * 1024, BETA: 50 * 1024 * 1024}
+# The beta channel is priced per call by resolution ($0.015 / $0.025 / $0.039, evolink.ai, at 68 credits per USD).
+BETA_CREDITS = {"1K": 1.02, "2K": 1.7, "4K": 2.652}
 OUTPUT_PRICE_PER_TOKEN = {"gpt-image-1": 40 / 1_000_000, "gpt-image-2": 30 / 1_000_000}
 DISCOUNT = 0.9  # "about 10% under OpenAI" (evolink.ai/gpt-image-1; ezkit, 3P)
 USD_PER_CREDIT = 0.0147
@@ -106,10 +110,11 @@ class EvoLinkAPI(ProviderAPI):
         self.only_keys(body, FIELDS)
         model = body.get("model") or "gpt-image-1"  # the documented default
         if model not in MAX_INPUT_BYTES:
-            raise self.refuse(f"model must be gpt-image-1 or gpt-image-2 (got {model!r})", param="model")
+            raise self.refuse(f"model must be gpt-image-1, gpt-image-2 or gpt-image-2-beta (got {model!r})",
+                              param="model")
         prompt = self._prompt(body, model)
         quality = self.pick(body, "quality", ("low", "medium", "high"), "high")
-        n = self.int_in(body, "n", 1, 10, 1) or 1
+        n = self.int_in(body, "n", 1, 1 if model == BETA else 10, 1) or 1  # the beta channel: n fixed at 1
         width, height = self._size(body, model)
         callback = body.get("callback_url")
         if callback is not None and (not isinstance(callback, str) or len(callback) > 2048):
@@ -130,7 +135,8 @@ class EvoLinkAPI(ProviderAPI):
                 quality=quality,
                 n=n,
                 prompt=prompt,
-                credits=credits_reserved(model, quality, size_px, n),
+                credits=BETA_CREDITS.get(str(body.get("resolution") or "1K"), 1.02) if model == BETA
+                else credits_reserved(model, quality, size_px, n),
             ),
             "request": dict(body),
             "inputs": names,
@@ -142,7 +148,7 @@ class EvoLinkAPI(ProviderAPI):
             raise self.refuse("prompt is required", param="prompt")
         if model == "gpt-image-1" and math.ceil(len(prompt) / 4) > 2000:
             raise self.refuse("prompt is longer than 2000 tokens (about 8000 characters)", param="prompt")
-        if model == "gpt-image-2" and len(prompt) > 32000:
+        if model in ("gpt-image-2", BETA) and len(prompt) > 32000:
             raise self.refuse("prompt is longer than 32000 characters", param="prompt")
         return prompt
 
@@ -199,6 +205,12 @@ class EvoLinkAPI(ProviderAPI):
                 "user_group": "default",
             },
         }
+
+    def callback(self, job: Job, request: Request) -> webhooks.Plan | None:
+        url = job.request.get("callback_url")
+        if not isinstance(url, str) or not url:
+            return None
+        return webhooks.Plan(url, self.describe, retries=(1.0, 2.0, 4.0), timeout=10.0)
 
     def describe(self, job: Job) -> dict[str, Any]:
         state, progress, _ = self.store.observe(job)

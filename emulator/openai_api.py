@@ -22,8 +22,9 @@ from starlette.routing import Route
 
 import clock
 from providers import tokens
+from providers.catalogue import load_catalogue
 
-from . import images
+from . import images, openai_stream
 from .common import (
     ProviderAPI,
     Refusal,
@@ -72,6 +73,7 @@ FORMATS = ("png", "jpeg", "webp")
 BACKGROUNDS = ("transparent", "opaque", "auto")
 MODERATIONS = ("auto", "low")
 FIDELITIES = ("high", "low")
+COMPLEXITIES = ("low", "medium", "high")  # openai 3.57: planning effort, independent of quality
 PROMPT_LIMIT = 32000
 MAX_INPUT_IMAGES = 16
 MAX_INPUT_BYTES = 50 * 1024 * 1024
@@ -79,7 +81,7 @@ MAX_MASK_BYTES = 4 * 1024 * 1024
 
 COMMON_FIELDS = {
     "prompt", "model", "n", "size", "quality", "background", "output_format", "output_compression",
-    "stream", "partial_images", "user",
+    "stream", "partial_images", "user", "complexity", "safety_identifier",
 }  # fmt: skip
 GENERATE_FIELDS = COMMON_FIELDS | {"moderation"}
 EDIT_FIELDS = COMMON_FIELDS | {"input_fidelity"}  # no moderation on edits (SDK image_edit_params)
@@ -237,7 +239,9 @@ class OpenAIAPI(ProviderAPI):
         self._check_encoding(fmt, background, compression)
         moderation = self._choice(fields, "moderation", MODERATIONS, "auto")
         fidelity = self._fidelity(fields, model)
-        self._check_streaming(fields, form)
+        stream, partials = self._streaming(fields, form)
+        complexity = self._choice(fields, "complexity", COMPLEXITIES, "auto") if fields.get("complexity") else None
+        safety = self._safety_identifier(fields)
         size = self._size(fields, model)
         return {
             "model": model,
@@ -250,7 +254,21 @@ class OpenAIAPI(ProviderAPI):
             "compression": compression,
             "moderation": moderation,
             "input_fidelity": fidelity,
+            "stream": stream,
+            "partial_images": partials,
+            "complexity": complexity,
+            "safety_identifier": safety,
         }
+
+    def _safety_identifier(self, fields: dict[str, Any]) -> str | None:
+        """The effective identifier: a non-empty safety_identifier, else the deprecated user (openai 3.57)."""
+        for name in ("safety_identifier", "user"):
+            value = fields.get(name)
+            if value is not None and not isinstance(value, str):
+                raise self.invalid(name, f"Invalid type for '{name}': expected a string.", "invalid_type")
+            if value:
+                return str(value)
+        return None
 
     def _model(self, fields: dict[str, Any]) -> str:
         model = fields.get("model")
@@ -315,10 +333,18 @@ class OpenAIAPI(ProviderAPI):
             )
         return self._choice(fields, "input_fidelity", ("low",) if model == "gpt-image-1-mini" else FIDELITIES, "low")
 
-    def _check_streaming(self, fields: dict[str, Any], form: bool) -> None:
-        if fields.get("stream") in (True, "true", "True", "1"):
-            raise self.invalid("stream", "The emulator does not stream: send stream=false.", "unsupported_value")
-        self._int(fields, "partial_images", 0, 3, 0, form)
+    def _streaming(self, fields: dict[str, Any], form: bool) -> tuple[bool, int]:
+        """``stream`` and ``partial_images`` (0-3, OpenAI: "only supported for the GPT image models")."""
+        raw = fields.get("stream")
+        if raw is None or raw in (False, "false", "False", "0"):
+            stream = False
+        elif raw in (True, "true", "True", "1"):
+            stream = True
+        else:
+            raise self.invalid("stream", f"Invalid type for 'stream': expected a boolean, but got {raw!r}.",
+                               "invalid_type")
+        partials = self._int(fields, "partial_images", 0, 3, 0, form) or 0
+        return stream, partials
 
     def _size(self, fields: dict[str, Any], model: str) -> str:
         size = fields.get("size") or "auto"
@@ -336,7 +362,7 @@ class OpenAIAPI(ProviderAPI):
 
     # --- handlers ----------------------------------------------------------------------
     async def generations(self, request: Request) -> Response:
-        stop, fault = await self.begin(request, "submit")
+        stop, fault = await self.begin(request, "submit", defer_slow=True)
         if stop is not None:
             return stop
         body = await self.read_json(request)
@@ -352,22 +378,27 @@ class OpenAIAPI(ProviderAPI):
                 )
             params = self.validate(body, edit=False)
         except Refusal as r:
-            if fault is not None:
-                self.store.give_back(fault)
+            await self._unused(fault)
             return r.response
         return await self.run(params, [], fault, request_body=body)
 
     async def edits(self, request: Request) -> Response:
-        stop, fault = await self.begin(request, "submit")
+        stop, fault = await self.begin(request, "submit", defer_slow=True)
         if stop is not None:
             return stop
         try:
             params, inputs, echo = await self._edit_request(request)
         except Refusal as r:
-            if fault is not None:
-                self.store.give_back(fault)
+            await self._unused(fault)
             return r.response
         return await self.run(params, inputs, fault, request_body=echo)
+
+    async def _unused(self, fault: dict[str, Any] | None) -> None:
+        """A refused request: a slow fault still delays it (as before it was deferred), others wait their turn."""
+        if fault is not None and fault["kind"] == "slow":
+            await asyncio.sleep(float(fault.get("delay") or 1.0))
+        elif fault is not None:
+            self.store.give_back(fault)
 
     async def _edit_request(self, request: Request) -> tuple[dict[str, Any], list[bytes], dict[str, Any]]:
         fields, files, mask = await self._edit_form(request)
@@ -497,16 +528,43 @@ class OpenAIAPI(ProviderAPI):
         outputs: list[bytes] = []
         if kind not in ("job_failed", "moderation"):
             outputs = await run_in_threadpool(self._render_all, job, inputs, params.get("mask"))
-        await asyncio.sleep(max(0.0, job.job_time - (time.monotonic() - started)))
+        if not (params["stream"] and kind not in ("job_failed", "moderation")):
+            await asyncio.sleep(max(0.0, job.job_time - (time.monotonic() - started)))
         if kind == "job_failed":
             self.store.finish_sync(job, "failed", {"code": "server_error", "message": SERVER_ERROR})
             return self.error(500, "", SERVER_ERROR, etype="server_error")
         if fault is not None and kind == "moderation":
             return self._moderation(job, fault, "output")
+        if params["stream"]:
+            return self._stream(job, params, outputs, fault, started)
+        if fault is not None and kind == "slow":
+            await asyncio.sleep(float(fault.get("delay") or 1.0))
         self.store.finish_sync(job, "succeeded")
         if fault is not None and kind == "drop_after_create":
             return drop_response(fault)
         return JSONResponse(self._images_response(job, params, outputs))
+
+    def _stream(
+        self, job: Any, params: dict[str, Any], outputs: list[bytes], fault: dict[str, Any] | None, started: float
+    ) -> Response:
+        whole = self._images_response(job, params, outputs)
+        shape: dict[str, Any] = {k: whole[k] for k in ("background", "output_format", "quality", "size",
+                                                       "safety_identifier") if k in whole}
+
+        def usage(previews: int) -> dict[str, Any]:
+            # Each preview is billed as more image output tokens (the catalogue's figure).
+            extra = previews * load_catalogue().partial_image_tokens("openai")
+            u = dict(whole["usage"])
+            u["output_tokens"] += extra
+            u["output_tokens_details"] = {"image_tokens": u["output_tokens"], "text_tokens": 0}
+            u["total_tokens"] += extra
+            return u
+
+        return openai_stream.stream_response(
+            edit=bool(params.get("input_sizes")), partials=params["partial_images"], finals=outputs, shape=shape,
+            usage=usage, job_time=job.job_time, started=started, fault=fault,
+            finish=lambda: self.store.finish_sync(job, "succeeded"),
+        )
 
     def _render_all(self, job: Any, inputs: list[bytes], mask: bytes | None = None) -> list[bytes]:
         p = job.params
@@ -558,6 +616,7 @@ class OpenAIAPI(ProviderAPI):
             # quality=auto is reported (and billed) as the tier tokens.py assumes for it.
             "quality": tokens.AUTO_BILLED_AS if quality == "auto" else quality,
             "size": params["size"],
+            **({"safety_identifier": params["safety_identifier"]} if params.get("safety_identifier") else {}),
             "usage": {
                 "input_tokens": text + image_in,
                 "input_tokens_details": {"text_tokens": text, "image_tokens": image_in},

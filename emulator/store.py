@@ -158,6 +158,7 @@ class Store:
         self.keys_seen: collections.Counter[str] = collections.Counter()
         self.faults: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
+        self.deliveries: list[dict[str, Any]] = []  # webhook calls made (emulator.webhooks)
         self.in_flight = 0  # provider and file requests being answered right now
         self._load()
 

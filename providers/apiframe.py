@@ -80,6 +80,7 @@ _STATES: dict[str, JobState] = {
 
 
 class ApiframeProvider(HttpProvider):
+    accepts_callback = True
     name = "apiframe"
     label = LABEL
     key_env = "APIFRAME_API_KEY"
@@ -116,6 +117,8 @@ class ApiframeProvider(HttpProvider):
             if request.input_fidelity is not None and caps.input_fidelities:
                 params["input_fidelity"] = request.input_fidelity
         body = {"prompt": request.prompt, "model": caps.model, _PARAMS_KEY.get(caps.model, "gptImage2Params"): params}
+        if request.callback_url:  # Apiframe's webhooks page: signed with X-Webhook-Signature
+            body |= {"webhookUrl": request.callback_url, "webhookEvents": ["completed", "failed"]}
         return CreateCall(
             "/v2/images/generate", json=body, headers={"Idempotency-Key": idempotency_key or "<a unique key>"}
         )

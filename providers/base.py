@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import httpx
 
-from .types import ImageRequest, JobStatus, ModelCaps, OutputImage
+from .types import ImageRequest, JobStatus, ModelCaps, OutputImage, PreviewSink
 
 __all__ = ["Provider", "Uploader"]
 
@@ -37,6 +37,8 @@ class Provider(ABC):
     # False where the provider's docs say a job it reports as failed is not charged (credits refunded).
     charges_failed_jobs: ClassVar[bool] = True
     synchronous: ClassVar[bool] = False
+    # True where a create can carry ``ImageRequest.callback_url`` (the provider calls back when done).
+    accepts_callback: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -57,6 +59,13 @@ class Provider(ABC):
     @abstractmethod
     def submit(self, request: ImageRequest, *, idempotency_key: str | None = None) -> JobStatus:
         """Send the one job-creating request. Never retried unless ``idempotent_create``."""
+
+    def submit_streaming(
+        self, request: ImageRequest, *, idempotency_key: str | None = None, on_preview: PreviewSink
+    ) -> JobStatus:
+        """``submit``, handing each streamed preview to ``on_preview`` as it arrives (where the
+        provider streams and the request asks for previews; otherwise exactly ``submit``)."""
+        return self.submit(request, idempotency_key=idempotency_key)
 
     @abstractmethod
     def status(self, job_id: str) -> JobStatus:

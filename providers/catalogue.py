@@ -78,6 +78,10 @@ class Catalogue:
         m = self._model(provider, model)
         return m.source, m.checked
 
+    def partial_image_tokens(self, provider: str) -> int:
+        """Image output tokens one streamed preview adds to the bill (0 where previews are free or absent)."""
+        return self._provider(provider).partial_image_tokens
+
     def published_per_image(self, provider: str, model: str) -> dict[str, dict[str, Decimal]]:
         """Published per-image USD prices by size and quality (OpenAI), for cross-checks."""
         return {s: dict(q) for s, q in self._model(provider, model).per_image.items()}

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from . import tokens
+from . import tokens, validation
 from .errors import InvalidRequest
 from .price_table import Cost, ModelPrices, PriceItem, ProviderPrices
 from .types import ImageRequest, ModelCaps
@@ -134,6 +134,7 @@ class _TokenBill:
     lines: list[CostLine] = field(default_factory=list)
     used: list[PriceItem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    assumed: bool = False  # a count in the bill is not confirmed by its source
 
     def line(self, label: str, count: int, item: str) -> None:
         price = self.m.item(self.p.name, item)
@@ -172,6 +173,12 @@ class _TokenBill:
         q_label = f"auto, estimated as {billed_q}" if quality == "auto" else quality
         of_n = f" x {n} images" if n > 1 else ""
         self.line(f"output image tokens ({pixels}, {q_label}){of_n}", out_tokens * n, "image_output")
+        previews = validation.streamed_previews(request, self.caps) if self.caps is not None else 0
+        if previews and self.p.partial_image_tokens:
+            self.line(f"streamed previews ({previews} x {self.p.partial_image_tokens} image output tokens)",
+                      previews * self.p.partial_image_tokens, "image_output")
+            self.notes.append(self.p.partial_image_note)
+            self.assumed = self.assumed or not self.p.partial_image_confirmed
         text = tokens.text_tokens(request.prompt)
         self.line(f"prompt text tokens (about 4 characters each){times}", text * calls, "text_input")
         if request.is_edit:
@@ -184,7 +191,7 @@ class _TokenBill:
         self.notes += p.rate_notes()
 
         out_price = self.lines[0].unit_price
-        confirmed = all(u.confirmed for u in self.used) and p.rate_confirmed
+        confirmed = all(u.confirmed for u in self.used) and p.rate_confirmed and not self.assumed
         total_amount = sum((ln.amount for ln in self.lines), Decimal(0))
         return Estimate(
             provider=p.name,

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from . import validation
 from .errors import JobCanceled, JobFailed, ModerationBlocked, ProviderError, ProviderUnavailable
-from .http import CreateCall, HttpProvider
+from .http import CreateCall, HttpProvider, is_loopback_host
 from .types import ImageRequest, JobState, JobStatus, ModelCaps
 
 __all__ = ["MODELS", "EvoLinkProvider"]
@@ -54,6 +54,19 @@ MODELS: dict[str, ModelCaps] = {
         notes="Ratio sizes take a 1K/2K/4K resolution; WxH follows the gpt-image-2 rules. Results kept 24 h.",
         **_COMMON,
     ),
+    # The beta channel (https://evolink.ai/gpt-image-2?model=gpt-image-2-beta): one image per call, no
+    # quality tiers, priced per call by resolution. Pixel sizes are not documented for it: ratios only.
+    "gpt-image-2-beta": ModelCaps(
+        model="gpt-image-2-beta",
+        label="GPT Image 2 (beta channel)",
+        sizes=_RATIOS,
+        resolutions=("1K", "2K", "4K"),
+        max_input_bytes=50 * 1024 * 1024,
+        prompt_limit=32000,
+        notes="EvoLink's beta channel: one image per call, no quality choice, priced by resolution "
+        "($0.015 / $0.025 / $0.039 per image on EvoLink's page).",
+        **(_COMMON | {"qualities": ("auto",), "default_quality": "auto", "max_images_per_call": 1}),
+    ),
     "gpt-image-1": ModelCaps(
         model="gpt-image-1",
         label="GPT Image 1",
@@ -85,6 +98,7 @@ _STATES: dict[str, JobState] = {
 
 
 class EvoLinkProvider(HttpProvider):
+    accepts_callback = True
     name = "evolink"
     label = LABEL
     key_env = "EVOLINK_API_KEY"
@@ -109,13 +123,20 @@ class EvoLinkProvider(HttpProvider):
             "size": validation.wire_size(request.size.strip().lower(), caps) or request.size,
             "n": request.n,
         }
-        if request.quality in caps.qualities:  # "auto": leave it to EvoLink (its default is high)
+        if request.quality in caps.qualities and request.quality != "auto":  # auto: EvoLink's default (high)
             body["quality"] = request.quality
         if request.resolution is not None:
             body["resolution"] = request.resolution
         if request.images:
             body["image_urls"] = self.image_urls(request.images, display=display)
+        if request.callback_url and (request.callback_url.startswith("https://") or self._to_loopback()):
+            # EvoLink takes only HTTPS callbacks to public addresses (its gpt-image-2-beta page); the
+            # emulator on loopback takes any, so the path is tested offline.
+            body["callback_url"] = request.callback_url
         return CreateCall("/v1/images/generations", json=body)
+
+    def _to_loopback(self) -> bool:
+        return is_loopback_host(self.http.base_url.host)
 
     def status(self, job_id: str) -> JobStatus:
         self.require_key()

@@ -26,7 +26,7 @@ from __future__ import annotations
 import ipaddress
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -35,6 +35,7 @@ import tenacity
 from . import imagegate, validation
 from .errors import InvalidRequest, ProviderUnavailable, RateLimited
 from .http_errors import ErrorHook, answer_facts, status_error, transport_error
+from .sse import SseEvent, SseReader, SseTooLarge
 from .urlpolicy import MAX_REDIRECTS, UrlPolicy, UrlRefused
 
 __all__ = ["USER_AGENT", "HttpClient", "image_format", "is_loopback_host", "strip_suffix"]
@@ -182,6 +183,59 @@ class HttpClient:
         """POST the job-creating request; resent only if ``idempotent`` (same key, same job)."""
         kw = {"json": json, "data": data, "files": files, "headers": headers}
         return self._call("POST", path, retry=idempotent, kw=kw).json_body
+
+    def create_stream(
+        self,
+        path: str,
+        *,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        files: Files | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Iterator[SseEvent]:
+        """POST the job-creating request and yield its server-sent events as they arrive. Never resent.
+
+        An error answer raises as ``create`` would; a connection that breaks or times out
+        mid-stream raises its typed error with ``sent=True`` (the job may have been made and
+        charged). An answer that is not an event stream (a relay ignoring ``stream``) comes
+        back as one event holding the whole body.
+        """
+        target = self._merge(path)
+        self._check_url(target)
+        sent_headers = self._headers_for(target) | {"Accept": "text/event-stream"} | dict(headers or {})
+        body_kw: dict[str, Any] = {k: v for k, v in (("json", json), ("data", data), ("files", files)) if v is not None}
+        try:
+            request = self.client.build_request("POST", target, headers=sent_headers, **body_kw)
+            response = self.client.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise transport_error(exc, "POST", target, provider=self.provider, label=self.label) from exc
+        except UrlRefused as exc:
+            raise self._refused(target, exc.reason) from exc
+        try:
+            yield from self._stream_events(response)
+        except httpx.TransportError as exc:
+            raise transport_error(exc, "POST", target, provider=self.provider, label=self.label) from exc
+        except SseTooLarge as exc:
+            raise ProviderUnavailable(
+                f"{self.label} streamed an event too large to be an image; the stream was abandoned.",
+                provider=self.provider, code="malformed", detail=str(exc), sent=True,
+            ) from exc
+        finally:
+            response.close()
+
+    def _stream_events(self, response: httpx.Response) -> Iterator[SseEvent]:
+        if not response.is_success:
+            response.read()
+            raise status_error(response, download=False, provider=self.provider, label=self.label,
+                               key_env=self.key_env, hook=self.error_hook)
+        if not response.headers.get("content-type", "").startswith("text/event-stream"):
+            response.read()
+            yield SseEvent(data=response.text)
+            return
+        reader = SseReader()
+        for chunk in response.iter_bytes():
+            yield from reader.feed(chunk)
+        yield from reader.close()
 
     def get_json(self, path: str) -> Any:
         return self._call("GET", path, retry=True, kw={}).json_body

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import json
+from collections.abc import Iterator
 from datetime import date
 from typing import Any, ClassVar
 
-from . import validation
+from . import imagegate, validation
 from .errors import (
     InvalidRequest,
     ModelUnavailable,
@@ -24,7 +27,17 @@ from .errors import (
     QuotaExceeded,
 )
 from .http import CreateCall, ErrorInfo, HttpProvider, image_format
-from .types import MIME_BY_FORMAT, ImageRequest, InputImage, JobStatus, ModelCaps, OutputImage
+from .sse import SseEvent
+from .types import (
+    MIME_BY_FORMAT,
+    ImageRequest,
+    InputImage,
+    JobStatus,
+    ModelCaps,
+    OutputImage,
+    PartialImage,
+    PreviewSink,
+)
 
 __all__ = ["MODELS", "OpenAIProvider"]
 
@@ -69,6 +82,9 @@ def _caps(model: str, label: str, **kw: Any) -> ModelCaps:
         "mask_max_bytes": 4 * 1024 * 1024,
         "prompt_limit": 32000,
         "can_cancel": False,
+        # stream + partial_images 0-3 on generations and edits, every GPT Image model (openai 3.57).
+        "max_partial_images": 3,
+        "takes_safety_identifier": True,  # openai 3.57, generate and edit
     }
     base.update(kw)
     return ModelCaps(**base)
@@ -152,6 +168,20 @@ MODELS: dict[str, ModelCaps] = {
 }
 
 
+def safety_identifier(user: str) -> str:
+    """What OpenAI asks to send for a person: a hash of their username or email, never the address itself."""
+    return hashlib.sha256(user.strip().lower().encode()).hexdigest()
+
+
+def _form_value(value: Any) -> str:
+    """A multipart field: booleans as JSON writes them ("true"), as the openai client sends them."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _ignore(_preview: PartialImage) -> None:
+    return None
+
+
 class OpenAIProvider(HttpProvider):
     name = "openai"
     label = LABEL
@@ -168,7 +198,107 @@ class OpenAIProvider(HttpProvider):
 
     # --- wire format ------------------------------------------------------------------
     def submit(self, request: ImageRequest, *, idempotency_key: str | None = None) -> JobStatus:
+        if validation.streamed_previews(request, self.caps(request.model)):  # asked to stream: nobody watches
+            return self.submit_streaming(request, idempotency_key=idempotency_key, on_preview=_ignore)
         return self._finished(self.send_create(request, idempotency_key=idempotency_key), request)
+
+    def submit_streaming(
+        self, request: ImageRequest, *, idempotency_key: str | None = None, on_preview: PreviewSink
+    ) -> JobStatus:
+        """The create with ``stream=true``: each partial image goes to ``on_preview`` as it arrives,
+        the completed event becomes the finished status (image and usage, as ``submit`` gives them).
+
+        A stream that breaks or ends before its completed event is a create that may have been
+        made and charged: it raises with ``sent=True`` and ``code="stream_cut"``, and is never resent."""
+        caps = self.caps(request.model)
+        if validation.streamed_previews(request, caps) == 0:
+            return self.submit(request, idempotency_key=idempotency_key)
+        self.require_key()
+        call = self.create_call(request, idempotency_key=idempotency_key)
+        stream = self.http.create_stream(
+            call.path, json=call.json, data=call.data, files=list(call.files) or None, headers=call.headers or None
+        )
+        return self._read_stream(stream, request, on_preview)
+
+    def _read_stream(self, stream: Iterator[SseEvent], request: ImageRequest, on_preview: PreviewSink) -> JobStatus:
+        previews = 0
+        try:
+            for event in stream:
+                body = self._event_body(event)
+                kind = str(body.get("type") or event.event or "")
+                if kind.endswith(".partial_image"):
+                    preview = self._partial(body, previews, request)
+                    previews += 1
+                    if preview is not None:
+                        on_preview(preview)
+                elif kind.endswith(".completed") or (not kind and "data" in body):
+                    return self._completed(body, request, previews)
+        except ProviderError as err:
+            if err.sent and err.status_code is None and err.code is None:  # the connection broke mid-way
+                raise self._cut(previews, err) from err
+            raise
+        raise self._cut(previews, None)
+
+    def _event_body(self, event: SseEvent) -> dict[str, Any]:
+        try:
+            body = json.loads(event.data)
+        except ValueError as exc:
+            raise ProviderUnavailable("OpenAI streamed an event this app cannot read.", provider=self.name,
+                                      code="malformed", detail=event.data[:500], sent=True) from exc
+        if not isinstance(body, dict):
+            raise ProviderUnavailable("OpenAI streamed an event this app cannot read.", provider=self.name,
+                                      code="malformed", detail=event.data[:500], sent=True)
+        error = body.get("error")
+        if isinstance(error, dict):  # an error event mid-stream: the openai client raises it as an APIError
+            raise self._stream_error(error)
+        return body
+
+    def _stream_error(self, error: dict[str, Any]) -> ProviderError:
+        message = str(error.get("message") or "OpenAI ended the stream with an error.")
+        code = error.get("code")
+        if code == "moderation_blocked":
+            details = error.get("moderation_details") or {}
+            stage = details.get("moderation_stage") if isinstance(details, dict) else None
+            return ModerationBlocked(
+                f"OpenAI's safety system withheld the image while it was being made. OpenAI said: {message}",
+                stage=stage, billed=False if stage == "input" else None, provider=self.name, code=code, sent=True,
+            )
+        return ProviderUnavailable(
+            f"OpenAI ended the stream with an error; the image may still have been charged. OpenAI said: {message}",
+            provider=self.name, code=str(code) if code else "stream_error", detail=json.dumps(error)[:2000], sent=True,
+        )
+
+    def _partial(self, body: dict[str, Any], seen: int, request: ImageRequest) -> PartialImage | None:
+        """A preview, or None for one that is no image within the gate (skipped: the job goes on)."""
+        data = self._decode(body.get("b64_json"), body)
+        try:
+            if validation.sniff_format(data) is None or imagegate.check(data, "A preview OpenAI sent") is None:
+                return None
+        except InvalidRequest:
+            return None
+        index = body.get("partial_image_index")
+        fmt = image_format(data)
+        return PartialImage(index=index if isinstance(index, int) else seen, data=data,
+                            format=fmt if fmt != "unknown" else request.output_format)
+
+    def _completed(self, body: dict[str, Any], request: ImageRequest, previews: int) -> JobStatus:
+        if "data" in body:  # not a stream after all: a whole ImagesResponse
+            return self._finished(body, request)
+        item = {"b64_json": body.get("b64_json")}
+        status = self._finished({**{k: v for k, v in body.items() if k != "b64_json"}, "data": [item]}, request)
+        status.raw["previews_received"] = previews
+        return status
+
+    def _cut(self, previews: int, cause: ProviderError | None) -> ProviderUnavailable:
+        said = f" ({cause})" if cause is not None else ""
+        return ProviderUnavailable(
+            f"The stream from OpenAI ended before the finished image arrived, after {previews} preview"
+            f"{'' if previews == 1 else 's'}{said}. The image may have been made and charged all the same.",
+            provider=self.name,
+            code="stream_cut",
+            detail=f"previews received: {previews}" + (f"; {cause.detail}" if cause and cause.detail else ""),
+            sent=True,
+        )
 
     def create_call(
         self, request: ImageRequest, *, idempotency_key: str | None = None, display: bool = False
@@ -181,7 +311,7 @@ class OpenAIProvider(HttpProvider):
         files = [(field, self._file(image, display=display)) for image in request.images]
         if request.mask is not None:
             files.append(("mask", self._file(request.mask, display=display)))
-        return CreateCall("/v1/images/edits", data={k: str(v) for k, v in fields.items()}, files=tuple(files))
+        return CreateCall("/v1/images/edits", data={k: _form_value(v) for k, v in fields.items()}, files=tuple(files))
 
     def status(self, job_id: str) -> JobStatus:
         raise InvalidRequest(
@@ -200,6 +330,12 @@ class OpenAIProvider(HttpProvider):
         }
         if request.output_compression is not None:
             fields["output_compression"] = request.output_compression
+        if request.safety_identifier and caps.takes_safety_identifier:
+            fields["safety_identifier"] = request.safety_identifier
+        previews = validation.streamed_previews(request, caps)
+        if previews:
+            fields["stream"] = True
+            fields["partial_images"] = previews
         if not request.is_edit:
             fields["moderation"] = request.moderation
         elif request.input_fidelity is not None and caps.input_fidelities:
@@ -229,26 +365,7 @@ class OpenAIProvider(HttpProvider):
             )
         images = []
         for item in items:
-            b64 = item.get("b64_json") if isinstance(item, dict) else None
-            if not isinstance(b64, str):
-                raise ProviderUnavailable(
-                    "OpenAI answered with an image this app cannot read.",
-                    provider=self.name,
-                    code="malformed",
-                    detail=str(item)[:500],
-                    sent=True,
-                )
-            if b64.startswith("data:"):  # some relays prefix data:image/png;base64,
-                b64 = b64.split(",", 1)[1]
-            try:
-                data = base64.b64decode(b64, validate=False)
-            except (binascii.Error, ValueError) as exc:
-                raise ProviderUnavailable(
-                    "OpenAI answered with an image this app cannot decode.",
-                    provider=self.name,
-                    code="malformed",
-                    sent=True,
-                ) from exc
+            data = self._decode(item.get("b64_json") if isinstance(item, dict) else None, item)
             fmt = image_format(data)
             images.append(OutputImage(data=data, format=fmt if fmt != "unknown" else request.output_format))
         usage = body.get("usage")
@@ -262,6 +379,27 @@ class OpenAIProvider(HttpProvider):
             billed=dict(usage) if isinstance(usage, dict) else None,
             raw=raw,
         )
+
+    def _decode(self, b64: Any, item: Any) -> bytes:
+        if not isinstance(b64, str):
+            raise ProviderUnavailable(
+                "OpenAI answered with an image this app cannot read.",
+                provider=self.name,
+                code="malformed",
+                detail=str(item)[:500],
+                sent=True,
+            )
+        if b64.startswith("data:"):  # some relays prefix data:image/png;base64,
+            b64 = b64.split(",", 1)[1]
+        try:
+            return base64.b64decode(b64, validate=False)
+        except (binascii.Error, ValueError) as exc:
+            raise ProviderUnavailable(
+                "OpenAI answered with an image this app cannot decode.",
+                provider=self.name,
+                code="malformed",
+                sent=True,
+            ) from exc
 
     # --- errors -------------------------------------------------------------------------
     def _error_hook(self, info: ErrorInfo) -> ProviderError | None:

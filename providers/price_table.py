@@ -96,6 +96,10 @@ class ProviderPrices:
     rate: CreditRate | None
     notes: Mapping[str, str]
     models: Mapping[str, ModelPrices] = field(default_factory=dict)
+    # Image output tokens each streamed preview adds (OpenAI), and the catalogue's note on it.
+    partial_image_tokens: int = 0
+    partial_image_note: str = ""
+    partial_image_confirmed: bool = True
 
     def usd(self, amount: Decimal) -> Decimal | None:
         """``amount`` (in this provider's currency) in USD; None while the credit rate is unknown."""
@@ -237,6 +241,9 @@ def parse(data: Mapping[str, Any]) -> dict[str, ProviderPrices]:
             rate=rate,
             notes={k: str(v["text"]) for k, v in raw.get("notes", {}).items()},
             models={m: _parse_model(m, v, f"{name}.models.{m}") for m, v in raw.get("models", {}).items()},
+            partial_image_tokens=int(raw.get("partial_images", {}).get("tokens_each", 0)),
+            partial_image_note=str(raw.get("partial_images", {}).get("note", "")),
+            partial_image_confirmed=bool(raw.get("partial_images", {}).get("confirmed", True)),
         )
     return providers
 

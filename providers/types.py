@@ -8,6 +8,7 @@ Nothing here does I/O.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
@@ -25,6 +26,8 @@ __all__ = [
     "JobStatus",
     "ModelCaps",
     "OutputImage",
+    "PartialImage",
+    "PreviewSink",
     "Submission",
 ]
 
@@ -90,6 +93,14 @@ class ImageRequest:
     mask: InputImage | None = None
     input_fidelity: str | None = None
     resolution: str | None = None  # EvoLink gpt-image-2 ratio mode: 1K / 2K / 4K
+    # Streamed previews asked of a model that streams (OpenAI, 0-3); 0 = no stream, one answer.
+    partial_images: int = 0
+    # Where the provider calls back when the job ends (set by the job driver for one job, with its
+    # secret token): never part of params(), so never stored, exported or shown as code.
+    callback_url: str | None = field(default=None, repr=False, compare=False)
+    # A stable, hashed id of the person asking (OpenAI's safety_identifier, for abuse monitoring): set
+    # for one call, never part of params().
+    safety_identifier: str | None = field(default=None, repr=False, compare=False)
 
     def with_(self, **changes: Any) -> ImageRequest:
         return replace(self, **changes)
@@ -112,6 +123,7 @@ class ImageRequest:
             "n": self.n,
             "input_fidelity": self.input_fidelity,
             "resolution": self.resolution,
+            "partial_images": self.partial_images,
             "images": [
                 {"sha256": i.sha256, "mime": i.mime, "name": i.name} if i.is_local else {"url": i.url}
                 for i in self.images
@@ -156,6 +168,8 @@ class ModelCaps:
     prompt_limit: int = 32000
     prompt_limit_unit: Literal["chars", "tokens"] = "chars"
     can_cancel: bool = False
+    max_partial_images: int = 0  # streamed previews the model can send before its image (0: it does not stream)
+    takes_safety_identifier: bool = False  # the create carries ImageRequest.safety_identifier
     expected_seconds: float | None = None
     shutdown: date | None = None
     replacement: str | None = None  # the priced model this app switches to after the shutdown
@@ -198,6 +212,22 @@ class OutputImage:
 
     def __repr__(self) -> str:
         return f"OutputImage({self.format}, {len(self.data)} bytes)"
+
+
+@dataclass(frozen=True)
+class PartialImage:
+    """One streamed preview of an image being made: shown while it forms, never kept as a result."""
+
+    index: int  # 0-based, in the order the provider sent them
+    data: bytes
+    format: str
+
+    def __repr__(self) -> str:
+        return f"PartialImage({self.index}, {self.format}, {len(self.data)} bytes)"
+
+
+# Where an adapter hands each preview as it arrives (the job driver keeps them in memory).
+PreviewSink = Callable[[PartialImage], None]
 
 
 @dataclass

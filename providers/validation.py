@@ -206,7 +206,30 @@ def validate(
         )
     if request.input_fidelity is not None:
         _choice("input_fidelity", request.input_fidelity, caps.input_fidelities, (None,), caps, "input fidelity")
+    _validate_previews(request, caps)
     _validate_images(request, caps, can_upload=can_upload, allowed=allowed_origins)
+
+
+def streamed_previews(request: ImageRequest, caps: ModelCaps) -> int:
+    """How many previews a request is streamed with: 0 means an ordinary call, one answer.
+
+    Only for one image per call: OpenAI's partial-image events carry no image index, so how
+    several images would interleave in one stream is not documented."""
+    if caps.max_partial_images <= 0 or request.n != 1:
+        return 0
+    return max(0, min(request.partial_images, caps.max_partial_images))
+
+
+def _validate_previews(request: ImageRequest, caps: ModelCaps) -> None:
+    previews = request.partial_images
+    if previews == 0:
+        return
+    if caps.max_partial_images <= 0:
+        raise _bad(f"{_who(caps)} sends no previews while it works: set previews to 0.",
+                   "partial_images", previews, [0], caps)
+    if not 0 <= previews <= caps.max_partial_images:
+        raise _bad(f"{_who(caps)} streams 0 to {caps.max_partial_images} previews; you asked for {previews}.",
+                   "partial_images", previews, f"0 to {caps.max_partial_images}", caps)
 
 
 def _validate_prompt(prompt: str, caps: ModelCaps) -> None:

@@ -38,7 +38,7 @@ from providers.errors import ProviderError
 from providers.registry import PROVIDERS
 from providers.types import MIME_BY_FORMAT, QUALITY_WORDS
 from ui import format as fmt
-from ui import media_route, pages, refresh, review_locality, services, studio_actions, studio_state, text
+from ui import media_route, pages, previews, refresh, review_locality, services, studio_actions, studio_state, text
 
 __all__ = ["NEAR_END_SECONDS", "REFRESH_SECONDS", "error_card", "job_card", "live_panel", "next_refresh", "result_card"]
 
@@ -182,6 +182,7 @@ def _progress(job: JobView, *, key: str, actions: bool) -> None:
     st.markdown(f"**{STATE_WORDS.get(job.status, job.status)}** · {registry.label(job.provider)} · "
                 f"{QUALITY_WORDS.get(job.quality, job.quality)} · {draft.size_label(job.size)}")
     st.caption(_prompt_line(job))
+    previews.show(job.id)  # a streamed preview, where the provider sends them
     elapsed = job.elapsed_seconds()
     expected = job.expected_seconds
     if job.progress is not None:

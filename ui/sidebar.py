@@ -56,14 +56,13 @@ def render() -> None:
                     services.route(name, who).key_source
                 st.markdown(f"**{registry.label(name)}**: {_SOURCE_TEXT[source]}")
 
-        _spend()
+        if services.user().can("generate"):  # a viewer never spends: the team's money is not theirs to watch
+            _spend()
 
 
 @st.fragment
 def _spend() -> None:
     """Today's spend: its own fragment, which a live panel wakes when a job finishes (no full rerun)."""
-    if not services.user().can("generate"):
-        return  # a viewer never spends: the team's money is not theirs to watch
     refresh.follow("spend")
     spend = services.spend_today()
     # The emulator has its own meter: never let simulated money read as real spend.

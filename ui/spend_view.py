@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import pandas as pd
 import streamlit as st
 
 import clock
@@ -67,13 +68,11 @@ def _members(endpoint: str) -> None:
         if not rows:
             st.caption("Nobody has spent anything yet.")
             return
-        st.dataframe(
+        st.table(pd.DataFrame(  # a few rows: a plain table, readable and copyable
             [{"Member": emails.get(r.user_id or "", "before sign-in (the operator)"),
               "Today": format_usd(r.today), "In total": format_usd(r.total),
               "Own daily cap": format_usd(caps.member_daily) if caps.member_daily is not None else "none"}
-             for r in rows],
-            hide_index=True, width="stretch",
-        )
+             for r in rows]).set_index("Member"))
         return
     mine = store.spend(endpoint, member=who.user_id)
     found = store.member_spend(endpoint, user_id=who.user_id)
@@ -95,7 +94,9 @@ def render(endpoint: str) -> None:
         )
     _budget(endpoint)
     _members(endpoint)
-    ledger = analytics.ledger_frame(store, endpoint, start)
+    who = services.user()
+    mine = None if who.local or who.can("see_all_spend") else who.user_id  # a maker's charts: their own
+    ledger = analytics.ledger_frame(store, endpoint, start, user_id=mine)
     if ledger.empty:
         what = "simulated" if endpoint == "emulator" else "real"
         st.info(f"No {what} spend in this period. Images made in Studio or Compare show up here with their cost.",
@@ -124,7 +125,7 @@ def render(endpoint: str) -> None:
     left, right = st.columns(2, gap="large")
     with left:
         st.markdown("**Estimated against billed**")
-        evb = analytics.estimate_vs_billed(store, endpoint, start)
+        evb = analytics.estimate_vs_billed(store, endpoint, start, user_id=mine)
         if evb.empty:
             st.caption("No provider reported a bill in this period, so the estimates stand as the cost.")
         else:
@@ -138,20 +139,20 @@ def render(endpoint: str) -> None:
                 st.caption(" · ".join(notes))
     with right:
         st.markdown("**Time to image, by provider** (median and p95)")
-        lat = analytics.latency_by_provider(store, endpoint, start)
+        lat = analytics.latency_by_provider(store, endpoint, start, user_id=mine)
         if lat.empty:
             st.caption("No finished jobs in this period.")
         else:
             st.altair_chart(spend_charts.latency(lat), width="stretch")
     st.markdown("**What went wrong**")
-    fails = analytics.failures_by_kind(store, endpoint, start)
+    fails = analytics.failures_by_kind(store, endpoint, start, user_id=mine)
     if fails.empty:
         st.caption("No failed, canceled or unknown jobs in this period.")
     else:
         kinds = fails["kind"].nunique()
         # Given to Streamlit as well: a horizontal bar chart's own height is not always honoured.
         st.altair_chart(spend_charts.failures(fails), width="stretch", height=70 + 40 * kinds)
-    records = analytics.ledger_records(store, endpoint, start)
+    records = analytics.ledger_records(store, endpoint, start, user_id=mine)
     stamp = clock.local_now().strftime("%Y%m%d")
     st.download_button(
         f"Download the ledger (CSV, {len(records):,} rows)",

@@ -17,6 +17,7 @@ from core.accounts import PermissionDenied
 from core.exports import codegen
 from core.history.views import ImageView, JobView
 from core.images import keep_outside as maskkeep
+from core.jobs.runner import KeyNeeded
 from core.jobs.submission import Submitted
 from core.prompts import draft
 from core.spend import budget
@@ -66,7 +67,7 @@ def submit(
             parent_job_id=parent_job_id,
             label=label,
         )
-    except PermissionDenied as err:
+    except (PermissionDenied, KeyNeeded) as err:  # KeyNeeded: their stored key was removed meanwhile
         return Outcome(error=str(err))
     except budget.BudgetExceeded as err:
         return Outcome(error=f"Over budget: {err}")

@@ -63,7 +63,9 @@ def _budget_line(quote: Quote) -> tuple[str | None, str | None]:
     left = {"your own daily budget": spend.member_left, "today's budget": spend.left_today}.get(
         scope, spend.left_total)
     return line, (f"Over budget: this batch is estimated at {format_usd(total)} and {scope} has "
-                  f"{format_usd(left)} left. Lower the quality or the number of images, or raise the cap in Settings.")
+                  f"{format_usd(left)} left. Lower the quality or the number of images, or "
+                  + ("ask an owner to raise your cap." if scope == "your own daily budget" else
+                     "raise the cap in Settings."))
 
 
 def _lines_table(est: costs.BatchEstimate) -> pd.DataFrame:

@@ -23,7 +23,7 @@ from providers import registry, validation
 from providers.errors import InvalidRequest
 from providers.registry import PROVIDERS
 from providers.types import QUALITY_WORDS, ImageRequest, ModelCaps
-from ui import services, state, studio_actions, studio_cost, studio_inputs, studio_output, text
+from ui import previews, services, state, studio_actions, studio_cost, studio_inputs, studio_output, text
 from ui import studio_state as ss
 
 _BUILDER = (
@@ -331,6 +331,14 @@ def _filters(caps: ModelCaps, has_inputs: bool, pairs: _Pairs, out: dict[str, An
             persist_state="session",
         )
         out["input_fidelity"] = chosen or None
+    out["partial_images"] = 0
+    if caps.max_partial_images:
+        st.session_state.setdefault(previews.WIDGET_KEY, min(previews.DEFAULT, caps.max_partial_images))
+        out["partial_images"] = int(pairs.next().number_input(
+            "Previews", min_value=0, max_value=caps.max_partial_images, step=1, key=previews.WIDGET_KEY,
+            help="Pictures streamed while the image forms (one image per prompt only); 0 turns them off. "
+            "Each is billed as extra image output tokens: see the cost.", persist_state="session",
+        ))
 
 
 def _fixed_notes(caps: ModelCaps, has_inputs: bool, moderation: str) -> None:

@@ -31,6 +31,7 @@ def emulator() -> Emulator:
         data_dir=Path(os.environ["IMAGE_STUDIO_DATA_DIR"]),
         latency=float(os.environ.get("IMAGE_STUDIO_EMULATOR_LATENCY", "3")),
         jitter=float(os.environ.get("IMAGE_STUDIO_EMULATOR_JITTER", "0")),
+        prerender=True,  # as the app's built-in emulator does (core/services.py): the result is ready at "done"
     ).start()
 
 

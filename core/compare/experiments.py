@@ -265,6 +265,7 @@ def run_plan(
     provider turns down) is recorded in the layout with its reason; the others run.
     """
     from core.accounts.identity import LOCAL_OPERATOR
+    from core.jobs.runner import KeyNeeded
     from core.spend.budget import BudgetExceeded
 
     by = LOCAL_OPERATOR if by is None else by
@@ -291,7 +292,7 @@ def run_plan(
                 )
                 entry["run_id"], entry["job_ids"] = done.run_id, list(done.job_ids)
                 submitted += 1
-            except (BudgetExceeded, ProviderError, ValueError) as err:
+            except (BudgetExceeded, ProviderError, ValueError, KeyNeeded) as err:
                 entry["error"] = str(err)
         if entry["error"]:
             errors.append(f"{cell.label(plan.rows, plan.cols)}: {entry['error']}")

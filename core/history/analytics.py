@@ -48,8 +48,13 @@ def _utc(value: datetime) -> datetime:
     return stamp
 
 
-def ledger_records(store: Store, endpoint: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
-    """Ledger rows with their job's model, quality and status; USD exact. Deleted jobs keep their row."""
+def ledger_records(
+    store: Store, endpoint: str | None = None, since: datetime | None = None, *, user_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Ledger rows with their job's model, quality and status; USD exact. Deleted jobs keep their row.
+
+    ``user_id``: only what that member spent (a maker's own Spend page); None: everyone's.
+    """
     lg, j = db.ledger.c, db.jobs.c
     query = (
         sa.select(
@@ -63,6 +68,8 @@ def ledger_records(store: Store, endpoint: str | None = None, since: datetime | 
         query = query.where(lg.endpoint == endpoint)
     if since is not None:
         query = query.where(lg.created_at >= since)
+    if user_id is not None:
+        query = query.where(lg.user_id == user_id)
     with db.read(store.engine) as conn:
         rows = conn.execute(query).mappings().all()
     out = []
@@ -87,9 +94,11 @@ def ledger_records(store: Store, endpoint: str | None = None, since: datetime | 
     return out
 
 
-def ledger_frame(store: Store, endpoint: str, since: datetime | None = None) -> pd.DataFrame:
+def ledger_frame(
+    store: Store, endpoint: str, since: datetime | None = None, *, user_id: str | None = None
+) -> pd.DataFrame:
     """The ledger as a frame for charts: one row per job, ``usd`` as float, ``day`` local."""
-    records = ledger_records(store, endpoint, since)
+    records = ledger_records(store, endpoint, since, user_id=user_id)
     columns = ["job_id", "provider", "provider_label", "state", "state_text", "created_at", "day", "usd",
                "reserved_usd", "quality", "model", "status"]
     if not records:
@@ -133,20 +142,25 @@ def cost_by_quality(df: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["_o", "provider"]).drop(columns="_o").reset_index(drop=True)
 
 
-def _jobs_query(endpoint: str, since: datetime | None, *cols: Any) -> sa.Select[Any]:
+def _jobs_query(endpoint: str, since: datetime | None, *cols: Any, user_id: str | None = None) -> sa.Select[Any]:
     j = db.jobs.c
     query = sa.select(*cols).where(j.endpoint == endpoint)
     if since is not None:
         query = query.where(j.queued_at >= since)
+    if user_id is not None:
+        query = query.where(j.user_id == user_id)
     return query
 
 
-def estimate_vs_billed(store: Store, endpoint: str, since: datetime | None = None) -> pd.DataFrame:
+def estimate_vs_billed(
+    store: Store, endpoint: str, since: datetime | None = None, *, user_id: str | None = None
+) -> pd.DataFrame:
     """Per provider: what the finished, billed jobs were estimated at and what the provider reported."""
     j = db.jobs.c
     query = _jobs_query(
         endpoint, since, j.provider, sa.func.count().label("jobs"),
         sa.func.sum(j.estimate_usd_nanos).label("estimate"), sa.func.sum(j.billed_usd_nanos).label("billed"),
+        user_id=user_id,
     ).where(j.billed_estimated.is_(False), j.billed_usd_nanos > 0, j.estimate_usd_nanos.is_not(None))
     with db.read(store.engine) as conn:
         rows = conn.execute(query.group_by(j.provider)).all()
@@ -160,11 +174,12 @@ def estimate_vs_billed(store: Store, endpoint: str, since: datetime | None = Non
 
 
 def latency_by_provider(
-    store: Store, endpoint: str, since: datetime | None = None, *, sample: int = 20000
+    store: Store, endpoint: str, since: datetime | None = None, *, sample: int = 20000, user_id: str | None = None
 ) -> pd.DataFrame:
     """p50 and p95 seconds from sending to finishing, per provider and quality (succeeded jobs)."""
     j = db.jobs.c
-    query = _jobs_query(endpoint, since, j.provider, j.quality, j.submitted_at, j.finished_at).where(
+    query = _jobs_query(endpoint, since, j.provider, j.quality, j.submitted_at, j.finished_at,
+                        user_id=user_id).where(
         j.status == "succeeded", j.submitted_at.is_not(None), j.finished_at.is_not(None)
     ).order_by(j.finished_at.desc()).limit(sample)
     with db.read(store.engine) as conn:
@@ -183,10 +198,13 @@ def latency_by_provider(
     return out[columns].sort_values(["provider", "quality"]).reset_index(drop=True)
 
 
-def failures_by_kind(store: Store, endpoint: str, since: datetime | None = None) -> pd.DataFrame:
+def failures_by_kind(
+    store: Store, endpoint: str, since: datetime | None = None, *, user_id: str | None = None
+) -> pd.DataFrame:
     """Jobs that did not succeed, counted by what went wrong and provider."""
     j = db.jobs.c
-    query = _jobs_query(endpoint, since, j.error_kind, j.status, j.provider, sa.func.count().label("jobs")).where(
+    query = _jobs_query(endpoint, since, j.error_kind, j.status, j.provider, sa.func.count().label("jobs"),
+                        user_id=user_id).where(
         j.status.in_(("failed", "unknown", "canceled"))
     ).group_by(j.error_kind, j.status, j.provider)
     with db.read(store.engine) as conn:

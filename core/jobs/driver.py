@@ -22,17 +22,18 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import clock
 from core.history import learned
 from core.history.files import ImageInfo
 from core.history.store import Store
 from core.history.views import Billing, JobError
-from core.jobs import submission
+from core.jobs import submission, webhooks
 from core.jobs.claims import JobClaims, JobRow
 from core.jobs.follow import DoneWindow, follow
 from core.jobs.lifecycle import Status, active_state
+from core.jobs.previews import STORE, PreviewStore
 from core.jobs.settlement import (
     Pricing,
     billing_for_failure,
@@ -53,7 +54,8 @@ from providers.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from providers.types import ImageRequest, JobStatus, ModelCaps, OutputImage
+from providers.openai import safety_identifier
+from providers.types import ImageRequest, JobStatus, ModelCaps, OutputImage, PartialImage
 
 __all__ = [
     "DEFAULT_EXPECTED_SECONDS",
@@ -106,6 +108,7 @@ class Context:
     pricing: Pricing
     settings: DriveSettings
     stopping: threading.Event
+    previews: PreviewStore = field(default=STORE)  # streamed previews, in this process's memory only
 
 
 def finish_with(
@@ -142,6 +145,9 @@ _NOT_RESENT = "It was not sent again automatically: check the provider's dashboa
 def unknown_message(label: str, cause: ProviderError | None) -> str:
     """Why a sent job's outcome is unknown, as it happened: a server error, no answer in time, a lost connection."""
     status = cause.status_code if cause is not None else None
+    if cause is not None and cause.code == "stream_cut":
+        return (f"The stream from {label} was cut before the finished image arrived ({cause.detail}). "
+                f"The image may have been made and charged all the same. {_NOT_RESENT}")
     if status is not None and status >= 500:
         return (f"{label} answered the request that makes this image with a server error (HTTP {status}). "
                 f"The image may have been made and charged all the same. {_NOT_RESENT}")
@@ -223,6 +229,12 @@ class JobDriver:
         return self._request
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self.ctx.previews.drop(self.job.id)  # a preview never outlives its job's drive
+
+    def _run(self) -> None:
         status = self.job.status
         if status == "queued" or (status == "submitting" and self.provider.idempotent_create):
             self.send()
@@ -245,6 +257,18 @@ class JobDriver:
         return finish_with(self.ctx, self.job.id, status, billing, error=error, kind=kind, message=message,
                            images=images, provider_seconds=provider_seconds)
 
+    def _callback_url(self) -> str | None:
+        """Where the provider calls back for this job (``core.jobs.webhooks``), or None."""
+        return webhooks.callback_url(self.job.provider, self.job.id) if self.provider.accepts_callback else None
+
+    def _safety_identifier(self) -> str | None:
+        """Who asked, hashed (OpenAI's safety_identifier: stable per person, nothing identifying)."""
+        return safety_identifier(self.job.user_id) if self.job.user_id and self.caps.takes_safety_identifier else None
+
+    def _poll_sleep(self, seconds: float) -> None:
+        """While a callback is expected, polls are the fallback: slower, woken by the callback."""
+        self.sleep(max(seconds * webhooks.POLL_SLOWDOWN, webhooks.POLL_FLOOR_SECONDS))
+
     def _expected(self) -> float | None:
         job = self.job
         return submission.expected_seconds(self.ctx.store, job.provider, job.model, job.quality, job.endpoint,
@@ -262,7 +286,9 @@ class JobDriver:
             ))
             return
         expected = self.job.expected_seconds or self._expected()
-        created = self._create(request, expected)
+        hook = self._callback_url()
+        created = self._create(request.with_(callback_url=hook, safety_identifier=self._safety_identifier()),
+                               expected)
         if created is not None:
             status, sent = created
             self._accepted(status, expected, sent=sent, answered=time.monotonic())
@@ -276,7 +302,9 @@ class JobDriver:
                 return None  # canceled meanwhile, or another runner has it: send nothing
             sent = time.monotonic()
             try:
-                return self.provider.submit(request, idempotency_key=job.idempotency_key), sent
+                status = self.provider.submit_streaming(request, idempotency_key=job.idempotency_key,
+                                                        on_preview=self._on_preview)
+                return status, sent
             except ProviderError as err:
                 if attempt < attempts and self._resendable(err):
                     ctx.claims.note_error(job.id, ctx.owner, f"{err.kind}: {err} (resending with the same key)")
@@ -285,6 +313,9 @@ class JobDriver:
                 self._create_failed(err)
                 return None
         return None
+
+    def _on_preview(self, image: PartialImage) -> None:
+        self.ctx.previews.put(self.job.id, image)
 
     def _resendable(self, err: ProviderError) -> bool:
         # Only a provider that honours the idempotency key may get the same job twice.
@@ -342,7 +373,7 @@ class JobDriver:
                     deadline_seconds=deadline,
                     started_at=started_at,
                     initial_state="running" if job.status == "running" else "queued",
-                    sleep=self.sleep,
+                    sleep=self._poll_sleep if self._callback_url() else self.sleep,
                     on_status=self._on_status,
                     on_transient=self._on_transient,
                     on_answer=window.note,

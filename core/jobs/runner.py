@@ -194,6 +194,16 @@ class JobRunner:
     def wake(self) -> None:
         self._wake.set()
 
+    def nudge(self, job_id: str) -> bool:
+        """Wake the worker of ``job_id`` now (a provider called back): it asks the provider at once.
+        False when no worker of this runner drives that job."""
+        with self._lock:
+            ev = self._events.get(job_id) if job_id in self._workers else None
+        if ev is None:
+            return False
+        ev.set()
+        return True
+
     def in_flight(self) -> dict[str, int]:
         """Jobs of each provider this runner drives now (emulator ones too)."""
         with self._lock:

@@ -83,7 +83,21 @@ def test_private_work_a_share_link_read_only_and_a_makers_settings(signed_in_app
     for owners_only in ("Budget", "Credit values"):
         expect(ann.get_by_role("heading", name=owners_only, exact=True)).to_have_count(0)
     assert "Daily cap" not in ann.inner_text("body") and "USD per credit" not in ann.inner_text("body")
+    # Her own spend on the Spend page; everyone's is for owners.
+    ann.goto(app.url + "/spend")
+    ann.get_by_role("tab", name="Simulated (emulator)").click()
+    expect(ann.get_by_text("Your spend").nth(1)).to_be_visible(timeout=WAIT)  # tabs: real, simulated
+    expect(ann.get_by_text("Spend per member")).to_have_count(0)
     ann.context.close()
+
+    # An owner sees each member's spend, Ann's included, by email.
+    olga = _person(browser, app.url, "owner@example.com", "/spend")
+    olga.goto(app.url + "/spend")
+    olga.get_by_role("tab", name="Simulated (emulator)").click()
+    expect(olga.get_by_text("Spend per member").nth(1)).to_be_visible(timeout=WAIT)
+    expect(olga.get_by_text("ann@makers.example.com").first).to_be_visible(timeout=WAIT)
+    olga.screenshot(path=str(artifacts_dir / "roles_owner_spend.png"), full_page=True)
+    olga.context.close()
 
     # A viewer: History does not list it, the link opens it read-only.
     vic = _person(browser, app.url, "viewer@example.com", "/history")

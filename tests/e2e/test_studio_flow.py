@@ -37,7 +37,8 @@ def _expected_total() -> str:
     poster = next(t for t in templates.builtin_templates() if t.name == "Bilingual event poster")
     prompts = [e.prompt for e in poster.expand({"headline": HEADLINES})]
     caps = PROVIDERS["openai"].MODELS["gpt-image-2"]
-    request = ImageRequest(prompt=prompts[0], model="gpt-image-2", size="3:2", quality="medium", output_format="png")
+    request = ImageRequest(prompt=prompts[0], model="gpt-image-2", size="3:2", quality="medium", output_format="png",
+                           partial_images=2)  # the form's default streamed previews
     return format_usd(costs.batch_estimate(load_catalogue(), "openai", request, caps, prompts).usd)
 
 

@@ -233,7 +233,8 @@ def test_a_year_on_the_shutdowns_still_hold_and_gpt_image_2_still_runs(api):
         ({"size": "big"}, "size", "invalid_value"),
         ({"model": "gpt-image-2.6-flare", "size": "big"}, "size", "invalid_value"),
         ({"style": "vivid"}, "style", "unknown_parameter"),
-        ({"stream": True}, "stream", "unsupported_value"),
+        ({"stream": "yes"}, "stream", "invalid_type"),
+        ({"stream": True, "partial_images": 4}, "partial_images", "integer_above_max_value"),
     ],
 )
 def test_validation_refusals(api, patch, param, code):

@@ -54,11 +54,11 @@ def _job(**changes):
 
 
 def test_the_panel_looks_fast_only_around_the_expected_end():
-    now = clock.now()
     running = _job(status="running", finished_at=None, expected_seconds=20.0)
 
     def at(elapsed: float, expected: float | None = 20.0):
-        return replace(running, submitted_at=now - timedelta(seconds=elapsed), expected_seconds=expected)
+        # Read the clock here, just before each use: the pinned clock still ticks (slowly under faketime).
+        return replace(running, submitted_at=clock.now() - timedelta(seconds=elapsed), expected_seconds=expected)
 
     assert ui_jobs.next_refresh([replace(running, status="succeeded")]) is None  # nothing to follow
     assert ui_jobs.next_refresh([at(2.0)]) == ui_jobs.REFRESH_SECONDS  # far from its end

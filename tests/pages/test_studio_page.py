@@ -59,7 +59,8 @@ def _metric(at: AppTest, label: str) -> str:
 
 def _expected_total(quality: str, size: str = "1:1", n: int = 1, prompt: str = PROMPT) -> str:
     caps = PROVIDERS["openai"].MODELS["gpt-image-2"]
-    req = ImageRequest(prompt=prompt, model="gpt-image-2", size=size, quality=quality, n=n)
+    # The form asks OpenAI for its default number of streamed previews (ui/previews.DEFAULT).
+    req = ImageRequest(prompt=prompt, model="gpt-image-2", size=size, quality=quality, n=n, partial_images=2)
     return format_usd(load_catalogue().estimate("openai", req, caps).total.usd)
 
 
@@ -104,7 +105,7 @@ def test_variables_make_a_batch_and_the_cost_covers_it():
     caps = PROVIDERS["openai"].MODELS["gpt-image-2"]
     expected = sum(
         total.estimate("openai", ImageRequest(prompt=f"A poster that says {w}", model="gpt-image-2", size="1:1",
-                                              quality="medium"), caps).total.usd
+                                              quality="medium", partial_images=2), caps).total.usd
         for w in ("Hello", "Bonjour")
     )
     assert _metric(at, "Estimated total") == format_usd(expected)
@@ -152,14 +153,14 @@ def test_generate_on_the_emulator_shows_the_image_and_its_cost():
 
 
 def test_over_budget_disables_generate_and_says_why(monkeypatch):
-    monkeypatch.setenv("IMAGE_STUDIO_BUDGET_USD_DAILY", "0.01")
+    monkeypatch.setenv("IMAGE_STUDIO_BUDGET_USD_DAILY", "0.02")  # a low draft with its two previews is $0.0119
     at = _app()
     at.text_area(key=ss.PROMPT).set_value(PROMPT).run()
     at.segmented_control(key=ss.QUALITY).set_value("high").run()
     button = at.button(key=ss.GENERATE)
     assert button.disabled
     reasons = " ".join(c.value for c in at.caption)
-    assert "Over budget" in reasons and _expected_total("high") in reasons and "$0.0100 left" in reasons
+    assert "Over budget" in reasons and _expected_total("high") in reasons and "$0.0200 left" in reasons
     at.segmented_control(key=ss.QUALITY).set_value("low").run()
     assert not at.button(key=ss.GENERATE).disabled  # a low draft fits
 

@@ -45,7 +45,7 @@ def test_a_schema_4_database_gets_who_made_and_spent_what(db_url: str, data_dir:
     """Schema 5: ownership columns, member caps and share links; old rows read as the operator's, private."""
     store = Store(db_url, data_dir)
     run_id, (job_id,) = new_run(store)
-    with db.write(store.engine) as conn:  # what schema 4 made
+    with db.write(store.engine) as conn:  # what schema 5 made
         db.metadata.drop_all(conn, tables=[db.shares])
         for table, names in db.OWNERSHIP_COLUMNS.items():
             for name in names:

@@ -175,7 +175,9 @@ def test_runner_limits_per_provider(sqlite_url: str, data_dir: Path, monkeypatch
     factory = factory_for(FakeWorld(), [])
     runner = JobRunner(store, factory, pricing=FakePricing(Decimal("0.07")))
     assert runner.in_flight_limit("coretoday") == PROVIDERS["coretoday"].caps().max_n  # one image per call
-    for name in ("openai", "apiframe", "evolink"):
+    # EvoLink's gpt-image-2-beta makes one image per call too: a batch of it runs at once.
+    assert runner.in_flight_limit("evolink") == PROVIDERS["evolink"].caps("gpt-image-2-beta").max_n
+    for name in ("openai", "apiframe"):
         assert runner.in_flight_limit(name) == DEFAULT_MAX_IN_FLIGHT
     runner.quote("fakesync", ImageRequest(prompt="x", model="m1"))  # a provider the registry does not know
     assert runner.in_flight_limit("fakesync") == default_in_flight(FAKES["fakesync"].MODELS.values())
