@@ -27,7 +27,7 @@ from core.prompts import draft
 from core.spend.money import format_amount, format_usd
 from providers import registry
 from providers.errors import ProviderError
-from providers.types import MIME_BY_FORMAT
+from providers.types import MIME_BY_FORMAT, QUALITY_WORDS
 from ui import format as fmt
 from ui import history_common as hc
 from ui import history_export, pages, services, text
@@ -92,7 +92,7 @@ def render(job_id: str) -> None:
                  color=_STATUS_COLOUR.get(job.status, "gray"))
         st.badge(registry.label(job.provider), color="blue")
         st.badge(registry.model_label(job.model, job.provider), color="gray")
-        st.badge(f"quality {job.quality}", color="gray")
+        st.badge(f"{QUALITY_WORDS.get(job.quality, job.quality)} quality", color="gray")
         st.badge(draft.size_label(job.size), color="gray")
         if job.endpoint == "emulator":
             st.badge("Simulated: built-in emulator, nothing billed", icon=":material/science:", color="orange")

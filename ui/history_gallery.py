@@ -19,6 +19,7 @@ from core.history import ops as history_ops
 from core.history.views import JobFilter, JobView
 from core.jobs.lifecycle import STATE_WORDS
 from providers import registry
+from providers.types import QUALITY_WORDS
 from ui import caches, history_export, history_filters, pages, services, text
 from ui import history_common as hc
 
@@ -197,7 +198,7 @@ def _tile(job: JobView) -> None:
     if image is None:
         marks.append(f":red[{STATE_WORDS.get(job.status, job.status)}]" if job.status != "canceled"
                      else STATE_WORDS["canceled"])
-    st.markdown(f"**{registry.label(job.provider)}** · {job.quality} {' '.join(marks)}")
+    st.markdown(f"**{registry.label(job.provider)}** · {QUALITY_WORDS.get(job.quality, job.quality)} {' '.join(marks)}")
     st.caption(text.short_md(job.prompt, 70))  # a visitor's prompt: shown as text, never as Markdown
     rating = hc.rating_of(job, image)
     bits = [hc.cost_text(job), hc.when(job.queued_at)]

@@ -12,12 +12,17 @@ import pandas as pd
 from core.spend.money import format_usd, vega_usd
 from providers import registry
 from providers.registry import PROVIDERS
-from providers.types import QUALITY_ORDER
+from providers.types import QUALITY_ORDER, QUALITY_WORDS
 
 # One colour per provider on every chart, so a provider is recognised at a glance.
 _PALETTE = ["#4c6ef5", "#12b886", "#f59f00", "#e64980", "#7950f2", "#868e96"]
 # Jobs deleted from the history keep their ledger row, under "(deleted)": it sorts last.
-_QUALITIES = [*QUALITY_ORDER, "(deleted)"]
+# Qualities as the Studio names them ("Medium", not "medium"), in the Studio's order.
+_QUALITIES = [*(QUALITY_WORDS.get(q, q) for q in QUALITY_ORDER), "(deleted)"]
+
+
+def _worded(df: pd.DataFrame) -> pd.DataFrame:
+    return df.assign(quality=df["quality"].map(lambda q: QUALITY_WORDS.get(q, q)))
 
 
 # Every chart lists providers in the registry's order (then anything else, e.g. "(deleted)"), never alphabetically.
@@ -67,6 +72,7 @@ def spend_per_day(df: pd.DataFrame) -> alt.Chart:
 
 
 def cost_by_quality(df: pd.DataFrame) -> alt.Chart:
+    df = _worded(df)
     order = [q for q in _QUALITIES if q in set(df["quality"])] + sorted(set(df["quality"]) - set(_QUALITIES))
     # Only providers with data get a slot, in the app's provider order (no empty gaps between bars).
     present = [label for label in map(registry.label, PROVIDERS) if label in set(df["provider"])]
@@ -119,6 +125,7 @@ def estimate_vs_billed(df: pd.DataFrame) -> alt.Chart:
 
 def latency(df: pd.DataFrame) -> alt.LayerChart:
     """p50 as a bar, p95 as a tick above it, per provider and quality."""
+    df = _worded(df)
     order = [q for q in _QUALITIES if q in set(df["quality"])]
     base = alt.Chart(df).encode(
         x=alt.X("provider:N", title=None, sort=_PROVIDER_ORDER, axis=alt.Axis(labelAngle=0)),

@@ -104,7 +104,8 @@ def render(endpoint: str) -> None:
         return
     counting = ledger[ledger["state"] != "released"]
     st.caption(
-        f"{len(ledger):,} jobs in this period · {format_usd(float(counting['usd'].sum()))} counted · "
+        f"{len(ledger):,} job{'s' if len(ledger) != 1 else ''} in this period · "
+        f"{format_usd(float(counting['usd'].sum()))} counted · "
         f"{int((ledger['state'] == 'released').sum()):,} not charged"
     )
     left, right = st.columns(2, gap="large")
