@@ -69,7 +69,7 @@ def test_filters_narrow_the_gallery(seeded, store):
     at.multiselect(key="history_f_qualities").set_value(["high"]).run()
     expected = store.count_jobs(JobFilter(providers=("openai",), qualities=("high",)))
     assert _count(at).startswith(f"**{expected}** result")
-    assert all("· high" in t for t in _tiles(at))
+    assert all("· High" in t for t in _tiles(at))
 
     at.multiselect(key="history_f_providers").set_value([]).run()
     at.multiselect(key="history_f_qualities").set_value([]).run()
