@@ -192,41 +192,25 @@ def reserve(
         needed = sum((usd_to_nanos(i.usd, round_up=True) for i in items if i.endpoint == endpoint and i.usd), 0)
         what = "this request is" if len(items) == 1 else f"these {len(items)} jobs are"
         meter = " (simulated spend on the emulator)" if endpoint == "emulator" else ""
-        if caps.daily is not None:
-            left = usd_to_nanos(caps.daily) - _spent_nanos(conn, endpoint, day_start(now))
+        # (scope, cap, spent since, by whom, how the refusal names it, what it adds)
+        checks: tuple[tuple[str, Decimal | None, datetime | None, str | None, str, str], ...] = (
+            ("daily", caps.daily, day_start(now), None, "today's", ""),
+            ("total", caps.total, None, None, "the total", ""),
+            ("member", member_cap, day_start(now), member, "your own daily", " An owner sets it in Settings."),
+        )
+        for scope, cap, since, who, named, after in checks:
+            if cap is None:
+                continue
+            left = usd_to_nanos(cap) - _spent_nanos(conn, endpoint, since, user_id=who)
             if needed > left:
                 raise BudgetExceeded(
                     f"Not submitted: {what} estimated at {format_usd(nanos_to_usd(needed))}, but only "
-                    f"{format_usd(nanos_to_usd(max(left, 0)))} is left of today's "
-                    f"{format_usd(caps.daily)} budget{meter}.",
-                    scope="daily",
+                    f"{format_usd(nanos_to_usd(max(left, 0)))} is left of {named} "
+                    f"{format_usd(cap)} budget{meter}.{after}",
+                    scope=scope,
                     needed=nanos_to_usd(needed),
                     left=nanos_to_usd(max(left, 0)),
-                    cap=caps.daily,
-                )
-        if caps.total is not None:
-            left = usd_to_nanos(caps.total) - _spent_nanos(conn, endpoint)
-            if needed > left:
-                raise BudgetExceeded(
-                    f"Not submitted: {what} estimated at {format_usd(nanos_to_usd(needed))}, but only "
-                    f"{format_usd(nanos_to_usd(max(left, 0)))} is left of the total "
-                    f"{format_usd(caps.total)} budget{meter}.",
-                    scope="total",
-                    needed=nanos_to_usd(needed),
-                    left=nanos_to_usd(max(left, 0)),
-                    cap=caps.total,
-                )
-        if member_cap is not None:
-            left = usd_to_nanos(member_cap) - _spent_nanos(conn, endpoint, day_start(now), user_id=member)
-            if needed > left:
-                raise BudgetExceeded(
-                    f"Not submitted: {what} estimated at {format_usd(nanos_to_usd(needed))}, but only "
-                    f"{format_usd(nanos_to_usd(max(left, 0)))} is left of your own daily "
-                    f"{format_usd(member_cap)} budget{meter}. An owner sets it in Settings.",
-                    scope="member",
-                    needed=nanos_to_usd(needed),
-                    left=nanos_to_usd(max(left, 0)),
-                    cap=member_cap,
+                    cap=cap,
                 )
     conn.execute(
         db.ledger.insert(),
