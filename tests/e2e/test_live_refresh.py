@@ -68,6 +68,8 @@ def test_a_finished_job_is_drawn_by_its_panel_not_a_full_rerun(app_server, page)
     generate.click()
     page.get_by_text("in progress").first.wait_for(timeout=30_000)
     clicked_run_over = time.monotonic() + 0.8  # the click's own full run (and its submit) ends by now
+    # The result card (a streamed OpenAI job shows previews first: drawn from memory, never stored).
+    page.get_by_text("1 image ready").first.wait_for(timeout=60_000)
     image = page.locator('[data-testid="stImage"] img:visible').first
     image.wait_for(timeout=60_000)
     page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=image.element_handle(),
