@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.browser import images_per_prompt
 from bench.common import ROOT, Check, free_port, report, wait_until
 
 TARGET_MB = 400
@@ -98,9 +99,7 @@ def generate(page, words: list[str], per_prompt: int, timeout_s: float) -> float
     values.fill("\n".join(words))
     values.press("Control+Enter")
     page.get_by_text(f"{len(words)} word values").wait_for(timeout=15_000)
-    n = page.locator('input[aria-label="Images per prompt"]')
-    n.fill(str(per_prompt))
-    n.press("Enter")
+    images_per_prompt(page, per_prompt)
     total = len(words) * per_prompt
     button = page.get_by_role("button", name=f"Generate {total} images")
     button.wait_for(timeout=15_000)

@@ -179,7 +179,7 @@ def browser_cpu_seconds(servers: Collection[int] = (), root: int | None = None) 
 # Page time is epoch milliseconds: performance.timeOrigin + performance.now().
 # A result image is a shown <img> under a Streamlit image element. arm(n, text) starts a watch: the page
 # notes when n result images are in the DOM (dom), have loaded (loaded) and the animation frame after
-# that (painted: on screen), counting images whose grid cell (st.columns) shows ``text`` (the app's result
+# that (painted: on screen), counting images whose own block (the result card) shows ``text`` (the app's result
 # card shows its job's prompt), or, with no text, images whose address was not on the page when armed.
 OBSERVER_JS = """
 (() => {
@@ -190,7 +190,9 @@ OBSERVER_JS = """
                               clickedAt: null, textAt: null, textSel: null, textOld: null, enabledAt: null};
   // A result image: shown (not in a collapsed expander), and either its grid cell says B.text (the app's
   // result card carries the job's prompt) or, with no text, its address was not on the page when armed.
-  const cell = (i) => i.closest('[data-testid="stColumn"]') || i.closest('[data-testid="stVerticalBlock"]');
+  // The innermost block around the image: its own result card (the Studio's output pane is one column
+  // holding the new job's header beside the older results, so the column would match too early).
+  const cell = (i) => i.closest('[data-testid="stVerticalBlock"]') || i.closest('[data-testid="stColumn"]');
   const fresh = () => Array.from(document.querySelectorAll(SEL)).filter(i => i.checkVisibility()
     && (B.text ? (cell(i) || i).textContent.includes(B.text) : !B.known.has(i.currentSrc || i.src)));
   B.check = () => {
@@ -310,3 +312,13 @@ def click_until_sent(page: Any, button: Any, text: str, *, wait_s: float = 10, t
             if "Timeout" not in type(err).__name__ or k == tries:
                 raise
     raise AssertionError("unreachable")
+
+
+def images_per_prompt(page: Any, count: int) -> None:
+    """Set the Studio's "Images per prompt" (it sits in the form's "More settings" expander)."""
+    field = page.locator('input[aria-label="Images per prompt"]')
+    if not field.is_visible():
+        page.get_by_text("More settings and model details", exact=True).click()
+        field.wait_for(state="visible", timeout=15_000)
+    field.fill(str(count))
+    field.press("Enter")

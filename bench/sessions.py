@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.browser import Server, browser_cpu_seconds, chromium, idle, marks, new_page, page_offset
+from bench.browser import Server, browser_cpu_seconds, chromium, idle, images_per_prompt, marks, new_page, page_offset
 from bench.common import LoadMeter, Versus, median, nproc, versus_report
 
 WAIT_GOAL, RSS_PER_SESSION_GOAL, PEAK_GOAL = 1.5, 5.0, 400.0
@@ -49,9 +49,7 @@ def open_session(browser: Any, url: str, prompt: str, batch: int) -> Any:
     page = new_page(browser)
     page.goto(url)
     page.get_by_role("heading", name="Studio").wait_for(timeout=60_000)
-    n = page.locator('input[aria-label="Images per prompt"]')
-    n.fill(str(batch))
-    n.press("Enter")
+    images_per_prompt(page, batch)
     idle(page)
     set_prompt(page, prompt, batch)
     return page
