@@ -455,8 +455,9 @@ def _generate(
             st.error(text.md(out.error or "Nothing was sent."), icon=":material/block:")
         else:
             sub = out.submitted
+            st.session_state[ss.SHOW_OUTPUT] = True  # on a phone the pane is below the form: scroll to it
             st.toast(f"Sent {len(sub.job_ids)} job{'s' if len(sub.job_ids) != 1 else ''}: the result appears "
-                     "beside the form as it is made.", icon=":material/rocket_launch:")
+                     "in the output pane as it is made.", icon=":material/rocket_launch:")
 
 
 # --------------------------------------------------------------------------- hand-over from History
@@ -633,6 +634,8 @@ def render() -> None:
                   endpoint=route.endpoint)
     with more:
         studio_cost.details(sel.provider, request, batch, cost)
-    with right:
+    with right, st.container(key=studio_output.PANE_KEY):
         studio_output.render()
+    if st.session_state.pop(ss.SHOW_OUTPUT, False):
+        studio_output.bring_into_view()
     ss.publish_runs()

@@ -130,6 +130,24 @@ def _filmstrip(runs: list[ss.Run], focused: str) -> None:
         st.caption(f"{len(tiles) - _STRIP} more on the History page.")
 
 
+PANE_KEY = "studio_output"  # the pane's container: Streamlit gives it the class st-key-studio_output
+
+# Only on a narrow screen, where Streamlit stacks the columns and the pane comes after the whole form.
+# Our own constant script (no text of anyone's in it), run once in the run that sent the batch.
+_INTO_VIEW = f"""<script>
+(() => {{
+  if (window.innerWidth >= 640) return;
+  const pane = document.querySelector(".st-key-{PANE_KEY}");
+  if (pane) pane.scrollIntoView({{block: "start"}});
+}})();
+</script>"""
+
+
+def bring_into_view() -> None:
+    """After Generate on a phone: scroll the output pane to the top of the screen (the result appears there)."""
+    st.html(_INTO_VIEW, unsafe_allow_javascript=True, width="content")
+
+
 def render() -> None:
     """The output pane. Before anything is generated it says where the image will appear."""
     runs = ss.runs()

@@ -43,6 +43,7 @@ RUNS = "studio_runs"  # [{"run_id", "job_ids"}], newest first
 KEPT = "studio_kept_inputs"  # [TrayItem] not owned by the uploader
 UPLOAD_SNAPSHOT = "studio_upload_snapshot"  # what the uploader held, to survive a page change
 PARENT = "studio_parent_job"  # the job an edit continues (history keeps the chain)
+SHOW_OUTPUT = "studio_show_output"  # set by a Generate that sent: bring the output pane into view once
 RECIPE_OFFER = "studio_recipe_offer"
 RECIPE_SEEN = "studio_recipe_seen"
 FLASH = "studio_flash"

@@ -110,6 +110,9 @@ def test_phone_reaches_generate_and_sees_the_simulated_notice(app_server, page, 
     _generate_and_wait(page)
     box = _result_box(page)
     assert box["width"] >= PHONE["width"] * 0.75
+    # The pane comes after the whole form on a phone: Generate brought it to the screen, no scrolling by us.
+    assert 0 <= box["y"] < PHONE["height"], f"after Generate the result starts at {box['y']} px, off-screen"
+    page.screenshot(path=str(artifacts_dir / "demo-phone-3-result-in-view.png"))
     assert page.evaluate(_CUT_METRICS) == []
     page.locator('[data-testid="stMain"] [data-testid="stImage"] img:visible').first.scroll_into_view_if_needed()
     page.wait_for_timeout(500)
