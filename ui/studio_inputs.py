@@ -14,6 +14,7 @@ from core.history.files import is_content_hash
 from core.history.views import JobFilter
 from core.images import prepare as imageprep
 from core.images import recipe
+from core.images.mask import ERASE_COLOR, PAINT_COLOR
 from core.images.prepare import ImageInfo
 from core.prompts import draft
 from providers import imagegate, registry, urlpolicy
@@ -298,6 +299,7 @@ def _mask_mode(drawable: bool) -> str:
 
 CANVAS_WIDTH = 340
 BRUSH = "studio_mask_brush"
+INK = "studio_mask_ink"  # Paint or Erase (the canvas has no eraser: erasing is painting in the eraser's ink)
 CANVAS_GEN = "studio_mask_canvas_generation"  # a new canvas key empties it (its strokes live in the browser)
 
 
@@ -313,6 +315,8 @@ def _drawn_mask(canvas: Callable[..., Any], first: ss.TrayItem, info: ImageInfo 
     height = max(64, round(width * h / w))
     tools = st.container(horizontal=True, vertical_alignment="bottom")
     st.session_state.setdefault(BRUSH, 28)
+    ink = tools.segmented_control("Brush", ["Paint", "Erase"], default="Paint", key=INK,
+                                  help="Erase takes painted parts back out of the mask (its strokes show blue).")
     brush = tools.slider("Brush size", 4, 96, key=BRUSH, step=2, width=200, persist_state="session",
                          help="Width of the brush in canvas pixels.")
     tools.button("Clear the mask", key="studio_mask_clear", icon=":material/ink_eraser:", on_click=_clear_canvas,
@@ -320,7 +324,7 @@ def _drawn_mask(canvas: Callable[..., Any], first: ss.TrayItem, info: ImageInfo 
     generation = st.session_state.get(CANVAS_GEN, 0)
     result = canvas(
         stroke_width=int(brush),
-        stroke_color="rgba(255, 0, 110, 0.55)",
+        stroke_color=ERASE_COLOR if ink == "Erase" else PAINT_COLOR,
         background_image=_thumb(first.data) or first.data,
         height=height,
         width=width,
@@ -328,7 +332,7 @@ def _drawn_mask(canvas: Callable[..., Any], first: ss.TrayItem, info: ImageInfo 
         return_image_data=True,
         key=ss.MASK_CANVAS if generation == 0 else f"{ss.MASK_CANVAS}_{generation}",
     )
-    st.caption("Paint over what should change. Unpainted areas are kept.")
+    st.caption("Paint over what should change; Erase takes a part back out. Unpainted areas are kept.")
     strokes = result.image_data if result is not None else None
     if strokes is None:
         return None

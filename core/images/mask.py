@@ -33,6 +33,8 @@ from .info import (
 
 __all__ = [
     "CHANGE_THRESHOLD",
+    "ERASE_COLOR",
+    "PAINT_COLOR",
     "MaskReport",
     "composite_outside_mask",
     "mask_from_strokes",
@@ -155,12 +157,21 @@ def prepare_mask(
     return InputImage(data=data, mime="image/png", name="mask.png")
 
 
+# The canvas's two inks. The drawing canvas has no eraser, so erasing is painting in ERASE_COLOR:
+# strokes are composited in order, so a later stroke decides what its pixels are (a blue-dominant
+# pixel is erased, whatever pink is beneath it; pink painted over blue is painted again).
+PAINT_COLOR = "rgba(255, 0, 110, 0.55)"
+ERASE_COLOR = "rgba(0, 180, 255, 0.55)"
+_ERASED_MARGIN = 32  # blue above red by this much: an eraser stroke on top
+
+
 def mask_from_strokes(strokes: Any, size: tuple[int, int]) -> bytes:
     """A mask PNG from a drawing canvas: painted pixels become transparent (alpha 0 = area to edit).
 
     ``strokes`` is an RGBA array (``H×W×4`` uint8, as drawing canvases return) or
     a PIL image; painted means alpha above a small threshold (for images without
-    alpha: not black). The drawing is scaled to ``size`` (the image's width, height).
+    alpha: not black) and not in the eraser's blue (``ERASE_COLOR`` on top). The
+    drawing is scaled to ``size`` (the image's width, height).
     """
     if isinstance(strokes, Image.Image):
         img = strokes
@@ -179,7 +190,14 @@ def mask_from_strokes(strokes: Any, size: tuple[int, int]) -> bytes:
             ) from exc
     if img.mode == "P":
         img = img.convert("RGBA")
-    painted = img.getchannel("A") if "A" in img.getbands() else img.convert("L")
+    if "A" in img.getbands():
+        rgba = img.convert("RGBA")
+        red, _, blue, painted = rgba.split()
+        # Erased where the eraser's blue is on top: those pixels count as unpainted.
+        erased = ImageChops.subtract(blue, red).point(lambda v: 255 if v > _ERASED_MARGIN else 0)
+        painted = ImageChops.subtract(painted, erased)
+    else:
+        painted = img.convert("L")
     width, height = size
     if painted.size != (width, height):
         # Bilinear plus a low threshold grows the strokes by a hair: better to edit a little more than to leave a seam.

@@ -207,6 +207,7 @@ def test_mask_canvas_fits_its_column_with_brush_and_clear_then_before_after(app_
     canvas.wait_for(timeout=30_000)
     page.get_by_role("slider", name="Brush size").wait_for(timeout=15_000)
     page.get_by_role("button", name="Clear the mask").wait_for(timeout=15_000)
+    page.locator('[data-testid="stMain"]').get_by_text("Erase", exact=True).wait_for(timeout=15_000)  # eraser ink
     column = page.locator('[data-testid="stMain"] [data-testid="stColumn"]:has(canvas)').first.bounding_box()
     box = canvas.bounding_box()
     assert column and box, (box, column)

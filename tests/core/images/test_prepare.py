@@ -314,6 +314,35 @@ def test_mask_from_strokes_accepts_images_and_refuses_empty_drawings():
         ip.mask_from_strokes(np.zeros((10, 10, 4), dtype=np.uint8), (300, 200))
 
 
+def _ink(css: str) -> tuple[int, int, int, int]:
+    r, g, b, a = css.removeprefix("rgba(").removesuffix(")").split(",")
+    return int(r), int(g), int(b), round(float(a) * 255)
+
+
+def test_an_eraser_stroke_on_top_unpaints_and_paint_over_it_paints_again():
+    from core.images.mask import ERASE_COLOR, PAINT_COLOR
+
+    drawing = Image.new("RGBA", (300, 200), (0, 0, 0, 0))
+    paint = Image.new("RGBA", (300, 200), (0, 0, 0, 0))
+    ImageDraw.Draw(paint).rectangle((0, 0, 199, 199), fill=_ink(PAINT_COLOR))  # paint the left two thirds
+    drawing = Image.alpha_composite(drawing, paint)
+    erase = Image.new("RGBA", (300, 200), (0, 0, 0, 0))
+    ImageDraw.Draw(erase).rectangle((100, 0, 299, 199), fill=_ink(ERASE_COLOR))  # then erase the right two thirds
+    drawing = Image.alpha_composite(drawing, erase)
+    again = Image.new("RGBA", (300, 200), (0, 0, 0, 0))
+    ImageDraw.Draw(again).rectangle((150, 0, 174, 199), fill=_ink(PAINT_COLOR))  # and paint a strip over the eraser
+    drawing = Image.alpha_composite(drawing, again)
+    alpha = decode(ip.mask_from_strokes(np.asarray(drawing), (300, 200))).getchannel("A")
+    assert alpha.getpixel((50, 100)) == 0  # painted only
+    assert alpha.getpixel((120, 100)) == 255  # painted, then erased
+    assert alpha.getpixel((160, 100)) == 0  # erased, then painted again
+    assert alpha.getpixel((250, 100)) == 255  # erased where nothing was painted
+    eraser_only = Image.new("RGBA", (300, 200), (0, 0, 0, 0))
+    ImageDraw.Draw(eraser_only).rectangle((0, 0, 299, 199), fill=_ink(ERASE_COLOR))
+    with pytest.raises(InvalidRequest, match="Nothing is painted"):
+        ip.mask_from_strokes(np.asarray(eraser_only), (300, 200))
+
+
 # --------------------------------------------------------------------------- compositing
 
 
