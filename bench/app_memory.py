@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from bench.browser import images_per_prompt
-from bench.common import ROOT, Check, free_port, report, wait_until
+from bench.common import ROOT, Check, free_port, process_memory_mb, report, wait_until
 
 TARGET_MB = 400
 CHROMIUM = "/usr/bin/chromium"
@@ -66,12 +66,7 @@ class App:
 
     def memory_mb(self) -> dict[str, float]:
         """VmRSS (now) and VmHWM (peak so far) of the app process, in MB."""
-        out = {}
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0]) / 1024
-        return out
+        return process_memory_mb(self.proc.pid)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

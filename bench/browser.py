@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import ROOT, free_port, wait_until
+from bench.common import ROOT, free_port, process_memory_mb, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 # As tests/e2e/conftest.py launches it.
@@ -96,12 +96,7 @@ class Server:
 
     def memory_mb(self) -> dict[str, float]:
         """VmRSS (now) and VmHWM (peak so far) of the server process, in MB."""
-        out = {}
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0]) / 1024
-        return out
+        return process_memory_mb(self.pid)
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the server process has used."""
