@@ -9,6 +9,8 @@ Nothing here ever logs or returns a key anywhere but to its caller.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -21,28 +23,55 @@ __all__ = [
     "database_url",
     "emulator_jitter",
     "emulator_latency",
+    "forget_secrets",
     "get_secret",
     "key_source",
     "public_url",
+    "streamlit_secrets",
 ]
 
 KeySource = Literal["session", "secrets", "environment", "none"]
 
 
-def _streamlit_secrets() -> Mapping[str, object]:
+# When no secrets file exists, Streamlit's ``st.secrets`` looks for one again on every read, under a
+# lock, and raises: measured at a third of the script's time with 20 sessions (issue 17), since every
+# text drawn is redacted against the configured keys. So "no file" is remembered for a few seconds
+# (a secrets.toml added later is seen within that time); a loaded file is Streamlit's own cache.
+_ABSENT_FOR_S = 5.0
+_absent: tuple[object, float] | None = None  # (the st.secrets object that had no file, until when)
+_absent_lock = threading.Lock()
+
+
+def streamlit_secrets() -> Mapping[str, object]:
+    """``st.secrets`` as a mapping, or an empty one when there is no secrets file (or no Streamlit)."""
+    global _absent
     try:
         import streamlit as st
-
-        secrets = st.secrets
-        # Touching the mapping loads the file; with no file at all this raises.
-        secrets.keys()
-        return secrets
-    except (FileNotFoundError, ImportError, KeyError, ValueError):
+    except ImportError:
         return {}
+    secrets = st.secrets
+    absent = _absent
+    # Held by identity: AppTest puts its own Secrets object in place for a run.
+    if absent is not None and absent[0] is secrets and time.monotonic() < absent[1]:
+        return {}
+    try:
+        secrets.keys()  # touching the mapping loads the file; with no file at all this raises
+        return secrets
+    except (FileNotFoundError, KeyError, ValueError):
+        pass
     except Exception as exc:  # StreamlitSecretNotFoundError / toml parse errors
-        if type(exc).__name__.startswith("StreamlitSecret"):
-            return {}
-        raise
+        if not type(exc).__name__.startswith("StreamlitSecret"):
+            raise
+    with _absent_lock:
+        _absent = (secrets, time.monotonic() + _ABSENT_FOR_S)
+    return {}
+
+
+def forget_secrets() -> None:
+    """Read the secrets file again on the next lookup (tests that write one; Settings after a change)."""
+    global _absent
+    with _absent_lock:
+        _absent = None
 
 
 def get_secret(name: str, session: Mapping[str, object] | None = None) -> tuple[str | None, KeySource]:
@@ -51,7 +80,7 @@ def get_secret(name: str, session: Mapping[str, object] | None = None) -> tuple[
         value = session.get(name)
         if isinstance(value, str) and value.strip():
             return value.strip(), "session"
-    value = _streamlit_secrets().get(name)
+    value = streamlit_secrets().get(name)
     if isinstance(value, str) and value.strip():
         return value.strip(), "secrets"
     value = os.environ.get(name)
@@ -64,8 +93,17 @@ def key_source(name: str, session: Mapping[str, object] | None = None) -> KeySou
     return get_secret(name, session)[1]
 
 
+_resolved: dict[tuple[str, str], Path] = {}
+
+
 def data_dir() -> Path:
-    path = Path(os.environ.get("IMAGE_STUDIO_DATA_DIR", "./data")).expanduser().resolve()
+    raw = os.environ.get("IMAGE_STUDIO_DATA_DIR", "./data")
+    # Resolving walks every part of the path (measured at 5% of a script run with 20 sessions): once per
+    # setting and working directory. The folder is still made again if it went away.
+    key = (raw, os.getcwd())
+    path = _resolved.get(key)
+    if path is None:
+        path = _resolved[key] = Path(raw).expanduser().resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

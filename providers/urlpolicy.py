@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -256,12 +258,27 @@ class UrlPolicy:
         """An ``httpx.HTTPTransport`` whose sockets connect only to checked addresses."""
         import httpx
 
-        transport = httpx.HTTPTransport(**kw)
-        transport._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            network_backend=GuardedBackend(self),
-        )
+        # Given the shared context, httpx builds none of its own (it would, for a pool replaced below).
+        transport = httpx.HTTPTransport(**{"verify": _ssl_context(), **kw})
+        transport._pool = httpcore.ConnectionPool(ssl_context=_ssl_context(), network_backend=GuardedBackend(self))
         return transport
+
+
+_ssl: ssl.SSLContext | None = None
+_ssl_lock = threading.Lock()
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context for every client: building one loads the CA bundle (~10 ms), and a client is
+    made per job and per "Copy as code" (measured at 8% of the script's time with 20 sessions, issue 17).
+    An ``SSLContext`` is safe to share between threads once configured."""
+    global _ssl
+    with _ssl_lock:
+        if _ssl is None:
+            import httpx
+
+            _ssl = httpx.create_ssl_context()
+        return _ssl
 
 
 class GuardedBackend(httpcore.SyncBackend):

@@ -18,6 +18,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from core import config
 from core.accounts.roles import ParsedList, Role, RoleRules, parse_list
 
 __all__ = [
@@ -40,19 +41,8 @@ ENV_NAMES: Mapping[Role, str] = {
 
 
 def secrets_mapping() -> Mapping[str, object]:
-    """``st.secrets`` as a mapping, or an empty one when there is no secrets file (or no Streamlit)."""
-    try:
-        import streamlit as st
-
-        secrets = st.secrets
-        secrets.keys()  # touching the mapping loads the file; with no file at all this raises
-        return secrets
-    except (FileNotFoundError, ImportError, KeyError, ValueError):
-        return {}
-    except Exception as exc:  # StreamlitSecretNotFoundError and TOML parse errors
-        if type(exc).__name__.startswith("StreamlitSecret"):
-            return {}
-        raise
+    """``st.secrets`` as a mapping, or an empty one when there is no secrets file (``config.streamlit_secrets``)."""
+    return config.streamlit_secrets()
 
 
 def read_setting(name: str, secrets: Mapping[str, object] | None = None) -> str | list[str] | None:

@@ -80,7 +80,7 @@ def test_provider_factory_and_the_runner(monkeypatch: pytest.MonkeyPatch, _isola
 
 def test_one_key_resolution_in_its_order(monkeypatch: pytest.MonkeyPatch) -> None:
     secrets: dict[str, object] = {}
-    monkeypatch.setattr(config, "_streamlit_secrets", lambda: secrets)
+    monkeypatch.setattr(config, "streamlit_secrets", lambda: secrets)
     session = {"OPENAI_API_KEY": "sk-session"}
     assert provider_key("openai") == (None, "none")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
