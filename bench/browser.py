@@ -204,8 +204,10 @@ OBSERVER_JS = """
     B.known = new Set(Array.from(document.querySelectorAll(SEL)).map(i => i.currentSrc || i.src));
     B.text = text || null; B.target = n; B.dom = B.loaded = B.painted = null;
   };
-  // The app shows a job's prompt in its card's caption from the moment the job exists.
-  B.sent = () => !!B.text && Array.from(document.querySelectorAll('[data-testid="stCaption"]'))
+  // The app shows a job's prompt in its card's caption from the moment the job exists (Streamlit 1.67's
+  // st.caption is a stCaptionContainer: the old stCaption matched nothing, and the room bench clicked
+  // every session's Generate three times).
+  B.sent = () => !!B.text && Array.from(document.querySelectorAll('[data-testid="stCaptionContainer"]'))
     .some(c => c.checkVisibility() && c.textContent.includes(B.text));
   B.metric = (label) => {
     const m = Array.from(document.querySelectorAll('[data-testid="stMetric"]'))
