@@ -104,7 +104,8 @@ def data_dir() -> Path:
     path = _resolved.get(key)
     if path is None:
         path = _resolved[key] = Path(raw).expanduser().resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    if not path.is_dir():  # a stat; mkdir on an existing folder raises and catches inside pathlib
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

@@ -505,10 +505,29 @@ def read(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+# SQLite has one writer at a time, and a writer that finds the lock taken sleeps in SQLite's busy handler
+# (1, 2, 5 ... 100 ms between tries) however soon the lock frees. With a room of sessions the runner's
+# threads queued there for seconds (issue 17: a job sent 13 s after its click). Writers of one process
+# take turns on this lock instead; other processes still meet at SQLite's lock. Re-entrant, so a write
+# opened inside another on the same thread waits on SQLite as before rather than here for good.
+_sqlite_writers: dict[str, threading.RLock] = {}
+
+
+def _writer_lock(engine: Engine) -> contextlib.AbstractContextManager[Any]:
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    key = str(engine.url)
+    lock = _sqlite_writers.get(key)
+    if lock is None:
+        with _engines_lock:
+            lock = _sqlite_writers.setdefault(key, threading.RLock())
+    return lock
+
+
 @contextlib.contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
     """A short write transaction: commits on success, rolls back on any error."""
-    with engine.connect() as conn:
+    with _writer_lock(engine), engine.connect() as conn:
         conn.execution_options(studio_write=True)
         with conn.begin():
             yield conn

@@ -18,7 +18,8 @@ Public API (the Studio, Compare and History pages use it):
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+import functools
+from collections.abc import Collection, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -67,19 +68,23 @@ def live_panel(job_ids: Sequence[str], *, key: str, actions: bool = True, column
         _draw(jobs, key=key, actions=actions, columns=columns)
 
 
-def next_refresh(jobs: Sequence[JobView]) -> float | None:
+def next_refresh(jobs: Sequence[JobView], announced: Collection[str] = ()) -> float | None:
     """Seconds until the panel should look again; None when no job is unfinished.
 
     Fast (``NEAR_END_SECONDS``) from a little before the soonest expected end of an
     unfinished job until a while after it, else ``REFRESH_SECONDS`` (the progress
     line's clock): a job is seen on screen soon after it is stored, and a session
-    waiting on long jobs does not rerun several times a second for nothing.
+    waiting on long jobs does not rerun several times a second for nothing. Jobs in
+    ``announced`` wake the panel themselves when they finish (``refresh.wake_on_finish``),
+    so they need no fast looks.
     """
     active = [j for j in jobs if j.active]
     if not active:
         return None
     soonest: float | None = None
     for job in active:
+        if job.id in announced:
+            continue
         elapsed, expected = job.elapsed_seconds(), job.expected_seconds
         if elapsed is None or not expected:
             continue  # queued, or no idea how long it takes: the plain refresh
@@ -96,14 +101,21 @@ def next_refresh(jobs: Sequence[JobView]) -> float | None:
 
 @st.fragment(run_every=REFRESH_SECONDS)
 def _live(ids: tuple[str, ...], *, key: str, actions: bool, columns: int | None) -> None:
+    # First thing, the plain pace: a wake (a job stored) comes as a 0.05-s timer, which would fire again and
+    # again while this run draws; the run's end sets the pace it needs.
+    refresh.set_interval(REFRESH_SECONDS)
     jobs = services.store().get_jobs(ids)
     _draw(jobs, key=key, actions=actions, columns=columns)
+    runner = services.runner()
+    # Jobs a worker of this process drives: it reruns this fragment the moment one is stored.
+    ours = [j.id for j in jobs if j.active and j.claimed_by == runner.owner]
+    announced = ours if ours and refresh.wake_on_finish(ours, runner) else []
     finished = sum(not j.active for j in jobs)
     seen = f"_live_finished_{key}"
     if finished != st.session_state.get(seen, finished):
         refresh.wake("spend")  # the sidebar's spend: billed or released now
     st.session_state[seen] = finished
-    interval = next_refresh(jobs)
+    interval = next_refresh(jobs, announced)
     if interval is not None:
         refresh.set_interval(interval)
     elif not refresh.stop():
@@ -298,13 +310,14 @@ def _composite(job: JobView, image: ImageView) -> maskkeep.Composite | None:
         return None  # show the provider's output as is rather than nothing
 
 
-@st.cache_data(ttl=3600, max_entries=24, show_spinner=False)
 def _download_data(job_id: str, path: str, fmt_name: str) -> bytes:
-    """The image file with its recipe embedded.
+    """The image file with its recipe embedded, made when Download is clicked (a deferred download).
 
-    Bytes rather than a deferred callable: a download button's deferred file belongs to the run that drew it,
-    and the panel's last refresh redraws the cards, so a click in that moment would miss. Bytes keep the same
-    media address across reruns. Cached, so a rerun does not re-read the file.
+    Made on every draw instead, it was the slowest part of the run that shows a finished job (embedding the
+    recipe re-encodes a PNG: ~150 ms for 1536x1024), and each session kept every card's bytes in memory.
+    A deferred file belongs to the run that drew its button, so a click in the instant a redraw replaces it
+    would miss: the panel no longer redraws several times a second (it is woken when a job is stored, and
+    looks once a second at most), which makes that instant rare.
     """
     data = Path(path).read_bytes()
     store = services.store()
@@ -387,7 +400,7 @@ def result_card(job: JobView, image: ImageView, *, key: str, actions: bool = Tru
         with take:
             st.download_button(
                 "Download",
-                data=_download_data(job.id, str(shown), image.format),
+                data=functools.partial(_download_data, job.id, str(shown), image.format),
                 file_name=downloads.image_file_name(job, image).rsplit(".", 1)[0] + f".{ext}",
                 mime=MIME_BY_FORMAT.get(image.format, "application/octet-stream"),
                 key=f"{key}_dl",

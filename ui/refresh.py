@@ -18,15 +18,29 @@ falls back on a full rerun, as before.
 ``follow(name)`` inside a fragment remembers its id for this session, and
 ``wake(name)`` from another fragment makes it rerun once (it calls ``stop`` at
 its end): a live panel wakes the sidebar's spend when one of its jobs finishes.
+
+``wake_on_finish(job_ids)`` inside a fragment asks this process's job runner to
+rerun it the moment a worker of the runner is done with one of those jobs: the
+message goes from the worker's thread to the session through Streamlit's event
+loop, so a finished job is on screen after one fragment run instead of after the
+panel's next look, and a panel need not look several times a second for it (with
+twenty sessions those looks were what kept the machine busy). A job another
+process drives is not announced here: the panel keeps looking for those.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from collections.abc import Iterable
 from typing import Any
 
 import streamlit as st
 
-__all__ = ["follow", "set_interval", "stop", "wake"]
+__all__ = ["follow", "set_interval", "stop", "wake", "wake_on_finish"]
+
+log = logging.getLogger(__name__)
 
 _FOLLOWED = "_refresh_followed"  # session_state: name -> fragment id, of fragments others may wake
 _WAKE_SECONDS = 0.05  # a woken fragment stops its timer at its end, so this fires about once
@@ -105,3 +119,73 @@ def wake(name: str) -> bool:
         msg.auto_rerun.fragment_id = fragment_id
 
     return _send(build, target)
+
+
+# --------------------------------------------------------------------------- a finished job wakes its panel
+_FORGET_AFTER_S = 900.0  # a watch on a job no worker of ours announces (another process drives it) lapses
+
+
+class Watchers:
+    """Process-wide: which (session, fragment) waits for which job, told by the runner when one is done."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_job: dict[str, dict[tuple[str, str], float]] = {}
+
+    def watch(self, session_id: str, fragment_id: str, job_ids: Iterable[str]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for job_id in job_ids:
+                self._by_job.setdefault(job_id, {})[(session_id, fragment_id)] = now
+            for job_id in [j for j, w in self._by_job.items() if max(w.values()) < now - _FORGET_AFTER_S]:
+                del self._by_job[job_id]
+
+    def finished(self, job_id: str) -> None:
+        """The runner's listener (on a worker thread): rerun every fragment that watched ``job_id``."""
+        with self._lock:
+            waiting = list(self._by_job.pop(job_id, {}))
+        for session_id, fragment_id in waiting:
+            _rerun_fragment(session_id, fragment_id)
+
+    def watched(self, job_id: str) -> set[tuple[str, str]]:
+        with self._lock:
+            return set(self._by_job.get(job_id, {}))
+
+
+WATCHERS = Watchers()
+
+
+def _rerun_fragment(session_id: str, fragment_id: str) -> bool:
+    """Send ``session_id``'s browser an auto-rerun of ``fragment_id`` (its own run then sets its next interval).
+
+    Streamlit internals: the runtime's sessions and event loop. An AppSession is to be used on that loop, so the
+    message is handed to it there. False when any of it is missing (the panel's own look still comes)."""
+    try:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+        from streamlit.runtime import Runtime
+
+        runtime = Runtime.instance()
+        session = runtime.get_app_session(session_id)
+        if session is None:
+            return False
+        msg = ForwardMsg()
+        msg.auto_rerun.interval = _WAKE_SECONDS
+        msg.auto_rerun.fragment_id = fragment_id
+        loop = runtime._get_async_objs().eventloop
+        loop.call_soon_threadsafe(session._enqueue_forward_msg, msg)
+        return True
+    except Exception as exc:  # a Streamlit whose internals moved, or one shutting down
+        log.debug("refresh: could not wake fragment %s: %s", fragment_id, exc)
+        return False
+
+
+def wake_on_finish(job_ids: Iterable[str], runner: Any) -> bool:
+    """Inside a fragment: rerun it when ``runner`` (this process's ``JobRunner``) is done with any of
+    ``job_ids``; False when it cannot be arranged (no fragment is running)."""
+    running = _running_fragment()
+    if running is None:
+        return False
+    ctx, fragment_id = running
+    runner.add_listener(WATCHERS.finished)
+    WATCHERS.watch(ctx.session_id, fragment_id, job_ids)
+    return True

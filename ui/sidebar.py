@@ -64,6 +64,9 @@ def render() -> None:
 def _spend() -> None:
     """Today's spend: its own fragment, which a live panel wakes when a job finishes (no full rerun)."""
     refresh.follow("spend")
+    # Woken once by a live panel (ui.jobs): the wake's short timer is stopped first thing, so it does not
+    # fire again while this runs; it looks again only when woken again.
+    refresh.stop()
     spend = services.spend_today()
     # The emulator has its own meter: never let simulated money read as real spend.
     spent_label = "Simulated spend today" if spend.endpoint == "emulator" else "Spent today"
@@ -78,5 +81,4 @@ def _spend() -> None:
         st.progress(ratio, text=f"{format_usd(spend.daily_left)} left today")
     else:
         st.metric(spent_label, format_usd(spend.today_usd), help="No daily budget set (Settings).")
-    refresh.stop()  # woken once by a live panel (ui.jobs): look again only when woken again
 

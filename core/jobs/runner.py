@@ -151,6 +151,24 @@ class JobRunner:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._listeners: list[Callable[[str], None]] = []  # told a job's id when a worker of ours leaves it
+
+    def add_listener(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(job_id)`` each time a worker of this runner has finished with a job (stored its
+        outcome, or let it go); on the worker's thread, so it must be quick. A page uses it to redraw a job
+        the moment it is stored, rather than looking every fraction of a second (issue 17)."""
+        with self._lock:
+            if listener not in self._listeners:
+                self._listeners.append(listener)
+
+    def _announce(self, job_id: str) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(job_id)
+            except Exception:  # a listener's trouble is never the job's
+                log.exception("job %s: a listener failed", job_id)
 
     # --- start and stop --------------------------------------------------------------------
     def start(self) -> JobRunner:
@@ -521,6 +539,7 @@ class JobRunner:
             if finished:
                 self._forget_keys([job.id])
             self._wake.set()
+            self._announce(job.id)
 
     def _after_unexpected(self, job_id: str, exc: Exception) -> bool:
         """Settle what can be settled; otherwise let the job be retried after a pause."""

@@ -16,6 +16,8 @@ import httpx
 import pytest
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
+from ui import jobs as ui_jobs
+
 pytestmark = pytest.mark.browser
 
 HASH_URL = re.compile(r"/studio-media/(image|thumb)/[0-9a-f]{64}$")
@@ -26,6 +28,7 @@ class RunLog:
 
     def __init__(self, page) -> None:
         self.runs: list[tuple[float, bool]] = []
+        self.timers: list[tuple[float, float, str]] = []  # auto_rerun messages: (when, interval, fragment id)
         page.on("websocket", self._socket)
 
     def _socket(self, ws) -> None:
@@ -40,12 +43,15 @@ class RunLog:
             return
         if msg.WhichOneof("type") == "new_session":
             self.runs.append((time.monotonic(), not msg.metadata.run.fragment_ids))
+        elif msg.WhichOneof("type") == "auto_rerun":
+            self.timers.append((time.monotonic(), msg.auto_rerun.interval, msg.auto_rerun.fragment_id))
 
     def full_since(self, t: float) -> int:
         return sum(full for at, full in self.runs if at >= t)
 
     def any_since(self, t: float) -> int:
         return sum(1 for at, _ in self.runs if at >= t)
+
 
 
 def _spend(page) -> str:
@@ -82,6 +88,13 @@ def test_a_finished_job_is_drawn_by_its_panel_not_a_full_rerun(app_server, page)
     answer = httpx.get(src, timeout=10)
     assert answer.status_code == 200 and answer.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert answer.headers["content-type"].startswith("image/")
+
+    # The job's worker woke the panel the moment it stored the result (refresh.wake_on_finish): a short timer
+    # for the panel's own fragment (the one set to the plain pace while the job ran) came before the image.
+    # Without the wake the panel only ever gets its plain or near-the-end pace (1 s, 0.15 s).
+    panel = {f for _, interval, f in runs.timers if interval == ui_jobs.REFRESH_SECONDS}
+    woken = [at for at, interval, f in runs.timers if f in panel and interval < ui_jobs.NEAR_END_SECONDS]
+    assert woken and min(woken) < shown_at, runs.timers
 
     page.wait_for_timeout(3_000)
     # No full run after the click's own: the card came by the panel's fragment rerun.

@@ -13,6 +13,7 @@ import clock
 from core import services as app_services
 from tests.seeding import seed_jobs
 from ui import jobs as ui_jobs
+from ui import refresh
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -110,3 +111,35 @@ def test_history_reads_its_filter_facets_once_not_on_every_rerun(monkeypatch):
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert len(calls) == 1
+
+
+def test_a_job_that_announces_its_end_needs_no_fast_looks():
+    # A job a worker of this process drives wakes the panel itself (refresh.wake_on_finish): near its
+    # expected end the panel keeps its plain pace; a job driven elsewhere still gets the fast looks.
+    running = _job(status="running", finished_at=None, expected_seconds=20.0)
+    near = replace(running, id="near", submitted_at=clock.now() - timedelta(seconds=19.0))
+    assert ui_jobs.next_refresh([near]) == ui_jobs.NEAR_END_SECONDS
+    assert ui_jobs.next_refresh([near], announced={"near"}) == ui_jobs.REFRESH_SECONDS
+    other = replace(near, id="other")
+    assert ui_jobs.next_refresh([near, other], announced={"near"}) == ui_jobs.NEAR_END_SECONDS
+
+
+def test_watchers_wake_each_fragment_that_waits_for_a_finished_job(monkeypatch):
+    woken: list[tuple[str, str]] = []
+    monkeypatch.setattr(refresh, "_rerun_fragment", lambda s, f: woken.append((s, f)) or True)
+    watchers = refresh.Watchers()
+    watchers.watch("session-a", "frag-1", ["job-1", "job-2"])
+    watchers.watch("session-b", "frag-9", ["job-2"])
+    watchers.watch("session-a", "frag-1", ["job-2"])  # the same panel looking again: one wake, not two
+    watchers.finished("job-2")
+    assert sorted(woken) == [("session-a", "frag-1"), ("session-b", "frag-9")]
+    watchers.finished("job-2")  # told twice: nobody is woken again
+    assert len(woken) == 2
+    watchers.finished("job-3")  # nobody waits for it
+    assert len(woken) == 2
+    assert watchers.watched("job-1") == {("session-a", "frag-1")}
+
+
+def test_a_wake_for_a_session_that_is_gone_sends_nothing():
+    # No Streamlit runtime here (or the session closed): False, and no exception into the runner's thread.
+    assert refresh._rerun_fragment("no-such-session", "frag") is False

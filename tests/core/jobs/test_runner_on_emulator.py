@@ -203,3 +203,18 @@ def test_a_room_on_the_emulator_is_not_queued_behind_the_provider_limit(
     finally:
         runner.stop()
         emu.stop()
+
+
+def test_listeners_hear_each_job_once_its_outcome_is_stored(emu: Emulator, runner_for) -> None:
+    # A page redraws a finished job the moment the runner says so (issue 17), so when it hears the id the
+    # job's outcome must already be readable in the store.
+    runner = runner_for()
+    heard: list[tuple[str, str]] = []
+    runner.add_listener(lambda job_id: heard.append((job_id, runner.store.get_job(job_id).status)))
+    runner.add_listener(lambda job_id: 1 / 0)  # a failing listener is the listener's trouble, not the job's
+    sub = runner.submit("coretoday", ImageRequest(prompt="a heron at dawn", model="gpt-image-2", n=2,
+                                                  quality="low"), endpoint="emulator")
+    jobs = finished(runner.store, sub.job_ids)
+    assert {j.status for j in jobs} == {"succeeded"}
+    wait_for(lambda: len(heard) >= 2, 10)
+    assert sorted(heard) == sorted((j, "succeeded") for j in sub.job_ids)
