@@ -14,9 +14,11 @@ in order, inside one transaction, under a lock so several processes starting
 at once migrate it once. To change the schema: edit the tables below, bump
 ``SCHEMA_VERSION`` and add the migration that brings version N-1 to N.
 
-``ledger_totals`` (schema 7) is derived from the ledger and kept in step by
-``core.spend.budget`` in the transaction of each ledger write, so a Studio
-rerun does not grow with the history.
+Two things are derived and kept in step on every write (schema 7, so a Studio
+rerun or a search does not grow with the history): ``ledger_totals``, written
+by ``core.spend.budget`` in the transaction of each ledger write, and History's
+search index (``core.history.search``: triggers on SQLite, a ``pg_trgm`` index
+on PostgreSQL), which :func:`migrate` makes sure of at every start.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 import clock
+from core.history import search
 from core.jobs.lifecycle import ACTIVE_STATES, FINISHED_STATES, JOB_STATES
 
 __all__ = [
@@ -565,9 +568,10 @@ def _ownership(conn: Connection) -> None:
 
 
 def _flat_in_history(conn: Connection) -> None:
-    """Schema 7 (issue 17): ``ledger_totals`` summed from the ledger there is."""
+    """Schema 7 (issue 17): ``ledger_totals`` summed from the ledger there is, and History's search index."""
     metadata.create_all(conn, tables=[ledger_totals])
     recount_ledger_totals(conn)
+    search.ensure(conn)
 
 
 # version -> the step that brings version-1 to version.
@@ -576,7 +580,7 @@ MIGRATIONS: dict[int, Migration] = {
     4: _create_tables(*ACCOUNT_TABLES),  # accounts: users, role grants, sessions, encrypted keys
     5: _ownership,  # accounts: who made and spent what, whose key, member caps, share links
     6: _create_tables(*REVIEW_TABLES),  # blind reviews (items, votes) and edit spill
-    7: _flat_in_history,  # the ledger's totals as rows (kept by core.spend.budget)
+    7: _flat_in_history,  # the ledger's totals as rows (kept by core.spend.budget), the prompt search index
 }
 
 
@@ -619,6 +623,8 @@ def migrate(engine: Engine, migrations: Mapping[int, Migration] | None = None) -
                 steps[step](conn)
                 conn.execute(schema_version.insert(), [{"version": step, "applied_at": now}])
             version = target
+        # Every start, not one step: an index pg_trgm could not be made is tried again (core.history.search).
+        search.ensure(conn)
         if conn.execute(sa.select(budget.c.id).where(budget.c.id == 1)).first() is None:
             conn.execute(budget.insert(), [{"id": 1, "updated_at": now}])
     return version

@@ -5,7 +5,7 @@ so runs, jobs, images, thumbnails and the ledger are exactly what the app
 writes; a few hundred take about a second. ``bulk_seed`` writes thousands of
 rows straight into the tables in one transaction, sharing a handful of image
 files, for the "stays fast with 10,000 jobs" tests (then ``budget.recount``
-makes the ledger's totals true).
+makes the ledger's totals true; the search index follows by its triggers).
 
 Jobs vary by index: provider, quality and aspect cycle; every 4th is on the
 emulator; every 10th (offset 7) failed; every 25th (offset 11) was canceled;

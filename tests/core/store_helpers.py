@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from core_fakes import png_bytes
 
 from core import db
+from core.history import search
 from core.history.files import ImageInfo
 from core.history.store import Store
 from core.history.views import Money, NewJob
@@ -49,5 +50,6 @@ def kept_totals(store: Store) -> dict[str, tuple[int, int]]:
 
 
 def drop_schema_7(conn: sa.Connection) -> None:
-    """What schema 7 added goes (the ledger's totals); the rows it was made from stay."""
+    """What schema 7 added goes (the ledger's totals, the search index); the rows it was made from stay."""
     db.metadata.drop_all(conn, tables=[db.ledger_totals])
+    search.drop(conn)

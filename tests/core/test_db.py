@@ -12,9 +12,9 @@ from store_helpers import drop_schema_7, kept_totals, ledger_sums, new_run, put_
 
 import clock
 from core import db
-from core.history import explain
+from core.history import explain, search
 from core.history.store import Store
-from core.history.views import Billing, JobError
+from core.history.views import Billing, JobError, JobFilter
 from core.jobs.claims import JobClaims
 
 
@@ -139,8 +139,8 @@ def test_migration_to_v3_adds_the_error_fields_to_a_database_with_rows(store: St
     assert db.migrate(store.engine) == db.SCHEMA_VERSION  # once migrated, nothing runs again
 
 
-# --- schema 7: the ledger's totals ----------------------------------------------------------------
-def test_migration_to_v7_sums_the_ledger_there_is(store: Store) -> None:
+# --- schema 7: the ledger's totals and the search index ------------------------------------------
+def test_migration_to_v7_sums_the_ledger_and_indexes_the_prompts_there_are(store: Store) -> None:
     claims = JobClaims(store.engine)
     _, (billed, estimated, released, pending) = new_run(store, jobs=4, usd="0.25", prompt="Old Lighthouse")
     new_run(store, jobs=2, usd="0.10", endpoint="emulator", prompt="an owl")
@@ -158,6 +158,17 @@ def test_migration_to_v7_sums_the_ledger_there_is(store: Store) -> None:
     assert kept_totals(store) == ledger_sums(store) == {"live": (700_000_000, 250_000_000),
                                                         "emulator": (200_000_000, 200_000_000)}
     assert (store.spend("live"), store.spend("emulator")) == before
-    new_run(store, usd="0.05")  # later writes move the back-filled totals
+    migrated = Store(store.url, store.data_dir)  # a process started after the migration
+    assert migrated._indexed_search == (store.backend == "sqlite")
+    with db.read(store.engine) as conn:
+        if store.backend == "sqlite":
+            assert conn.exec_driver_sql("SELECT count(*) FROM jobs_fts").scalar() == 6
+            found = conn.execute(search.matching_job_ids("lighthouse")).scalars().all()
+            assert set(found) == {billed, estimated, released, pending}
+        else:
+            assert conn.exec_driver_sql("SELECT 1 FROM pg_indexes WHERE indexname = %(n)s",
+                                        {"n": search.PG_INDEX}).first() is not None
+    assert migrated.count_jobs(JobFilter(text="LIGHTHOUSE")) == 4
+    new_run(migrated, usd="0.05")  # later writes move the back-filled totals
     assert kept_totals(store) == ledger_sums(store)
     assert db.migrate(store.engine) == db.SCHEMA_VERSION  # once migrated, nothing runs again

@@ -11,6 +11,7 @@ from core import db
 from core.accounts import Accounts
 from core.accounts.sources import configured_roles
 from core.history.store import Store
+from core.history.views import JobFilter
 
 ACCOUNT_TABLE_NAMES = {t.name for t in db.ACCOUNT_TABLES}
 
@@ -34,6 +35,7 @@ def test_a_schema_3_database_gets_the_accounts_tables(db_url: str, data_dir: Pat
             *range(3, db.SCHEMA_VERSION + 1)]
     assert store.get_job(job_id).run_id == run_id  # the history is untouched
     assert kept_totals(store) == ledger_sums(store) == {"live": (70_000_000, 70_000_000)}  # schema 7 on the way
+    assert Store(store.url, store.data_dir).count_jobs(JobFilter(text="Red Fox")) == 1
     rules = configured_roles({"IMAGE_STUDIO_OWNERS": "ana@example.com"}).rules
     assert Accounts(store.engine, lambda: rules).sign_in("ana@example.com").role == "owner"
     assert db.migrate(store.engine) == db.SCHEMA_VERSION  # once migrated, nothing runs again
