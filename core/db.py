@@ -13,6 +13,12 @@ Schema changes: a fresh database gets the current schema and is stamped
 in order, inside one transaction, under a lock so several processes starting
 at once migrate it once. To change the schema: edit the tables below, bump
 ``SCHEMA_VERSION`` and add the migration that brings version N-1 to N.
+
+Two things are derived and kept in step on every write (schema 7, so a Studio
+rerun or a search does not grow with the history): ``ledger_totals``, written
+by ``core.spend.budget`` in the transaction of each ledger write, and History's
+search index (``core.history.search``: triggers on SQLite, a ``pg_trgm`` index
+on PostgreSQL), which :func:`migrate` makes sure of at every start.
 """
 
 from __future__ import annotations
@@ -27,50 +33,21 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 import clock
+from core.history import search
 from core.jobs.lifecycle import ACTIVE_STATES, FINISHED_STATES, JOB_STATES
 
 __all__ = [
-    "ACCOUNT_TABLES",
-    "ACTIVE_STATES",
-    "ADDED_JOB_COLUMNS",
-    "REVIEW_TABLES",
-    "FINISHED_STATES",
-    "JOB_STATES",
-    "MIGRATIONS",
-    "OWNERSHIP_COLUMNS",
-    "SCHEMA_VERSION",
-    "SchemaTooNew",
-    "account_sessions",
-    "as_utc",
-    "budget",
-    "dispose_engines",
-    "edit_spill",
-    "experiments",
-    "get_engine",
-    "images",
-    "job_images",
-    "jobs",
-    "ledger",
-    "metadata",
-    "migrate",
-    "normalize_url",
-    "read",
-    "review_items",
-    "review_votes",
-    "reviews",
-    "role_grants",
-    "run_inputs",
-    "runs",
-    "schema_version",
-    "shares",
-    "stored_keys",
-    "users",
+    "ACCOUNT_TABLES", "ACTIVE_STATES", "ADDED_JOB_COLUMNS", "COUNTING_STATES", "FINISHED_STATES", "JOB_STATES",
+    "MIGRATIONS", "OWNERSHIP_COLUMNS", "REVIEW_TABLES", "SCHEMA_VERSION", "SchemaTooNew", "account_sessions", "as_utc",
+    "budget", "dispose_engines", "edit_spill", "experiments", "get_engine", "images", "job_images", "jobs", "ledger",
+    "ledger_totals", "metadata", "migrate", "normalize_url", "read", "recount_ledger_totals", "review_items",
+    "review_votes", "reviews", "role_grants", "run_inputs", "runs", "schema_version", "shares", "stored_keys", "users",
     "write",
 ]
 
 # The job states (JOB_STATES, ACTIVE_STATES, FINISHED_STATES) live in core.jobs.lifecycle.
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -280,6 +257,30 @@ ledger = sa.Table(
     sa.Index("ix_ledger_endpoint_created", "endpoint", "created_at"),
     sa.Index("ix_ledger_user_created", "user_id", "created_at"),
 )
+
+# What the ledger sums to per endpoint (schema 7), kept in the transaction of every ledger write
+# (core.spend.budget), so the budget's totals cost one row however long the ledger grows.
+ledger_totals = sa.Table(
+    "ledger_totals",
+    metadata,
+    sa.Column("endpoint", sa.String(16), primary_key=True),
+    sa.Column("spent_usd_nanos", Nanos, nullable=False),  # usd_nanos of rows not released
+    sa.Column("pending_usd_nanos", Nanos, nullable=False),  # of which still reserved
+)
+
+COUNTING_STATES = ("reserved", "billed", "estimated")  # the ledger states that count against a budget
+
+
+def recount_ledger_totals(conn: Connection) -> None:
+    """``ledger_totals`` summed afresh from the ledger (schema 7's back-fill; seeds writing rows directly)."""
+    lg = ledger.c
+    counted = sa.case((lg.state.in_(COUNTING_STATES), lg.usd_nanos), else_=0)
+    pending = sa.case((lg.state == "reserved", lg.usd_nanos), else_=0)
+    sums = sa.select(lg.endpoint, sa.func.coalesce(sa.func.sum(counted), 0),
+                     sa.func.coalesce(sa.func.sum(pending), 0)).group_by(lg.endpoint)
+    conn.execute(ledger_totals.delete())
+    conn.execute(ledger_totals.insert().from_select(["endpoint", "spent_usd_nanos", "pending_usd_nanos"], sums))
+
 
 # The budget caps set in Settings (NULL: fall back on the environment). Its single
 # row is also the lock that serialises check-and-reserve on PostgreSQL.
@@ -585,12 +586,20 @@ def _ownership(conn: Connection) -> None:
     metadata.create_all(conn, tables=[shares])  # checkfirst: only if missing
 
 
+def _flat_in_history(conn: Connection) -> None:
+    """Schema 7 (issue 17): ``ledger_totals`` summed from the ledger there is, and History's search index."""
+    metadata.create_all(conn, tables=[ledger_totals])
+    recount_ledger_totals(conn)
+    search.ensure(conn)
+
+
 # version -> the step that brings version-1 to version.
 MIGRATIONS: dict[int, Migration] = {
     **{v: _add_job_columns(v) for v in ADDED_JOB_COLUMNS},
     4: _create_tables(*ACCOUNT_TABLES),  # accounts: users, role grants, sessions, encrypted keys
     5: _ownership,  # accounts: who made and spent what, whose key, member caps, share links
     6: _create_tables(*REVIEW_TABLES),  # blind reviews (items, votes) and edit spill
+    7: _flat_in_history,  # the ledger's totals as rows (kept by core.spend.budget), the prompt search index
 }
 
 
@@ -633,6 +642,8 @@ def migrate(engine: Engine, migrations: Mapping[int, Migration] | None = None) -
                 steps[step](conn)
                 conn.execute(schema_version.insert(), [{"version": step, "applied_at": now}])
             version = target
+        # Every start, not one step: an index pg_trgm could not be made is tried again (core.history.search).
+        search.ensure(conn)
         if conn.execute(sa.select(budget.c.id).where(budget.c.id == 1)).first() is None:
             conn.execute(budget.insert(), [{"id": 1, "updated_at": now}])
     return version

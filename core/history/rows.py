@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from core import db
+from core.history import search
 from core.history.files import ImageInfo
 from core.history.views import ImageView, JobFilter, JobView, Money
 from core.jobs.lifecycle import Status
@@ -75,13 +76,19 @@ def _column_filters(f: JobFilter) -> list[sa.ColumnElement[bool]]:
     return conds
 
 
-def filtered(query: sa.Select[Any], f: JobFilter) -> sa.Select[Any]:
-    """``query`` over ``jobs`` narrowed by the History filters."""
+def filtered(query: sa.Select[Any], f: JobFilter, *, indexed: bool = False) -> sa.Select[Any]:
+    """``query`` over ``jobs`` narrowed by the History filters.
+
+    ``indexed``: the database has SQLite's search index (``search.available``), which narrows a text
+    search to the jobs it finds before the ILIKE below decides, so the matches are the same.
+    """
     j = db.jobs.c
     query = query.where(*_column_filters(f))
     if f.text:
         escaped = f.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(j.prompt.ilike(f"%{escaped}%", escape="\\"))
+        if indexed and search.usable(f.text):
+            query = query.where(j.id.in_(search.matching_job_ids(f.text)))
     if f.min_rating is not None:
         rated = sa.exists().where(db.job_images.c.job_id == j.id, db.job_images.c.rating >= f.min_rating)
         query = query.where(sa.or_(j.rating >= f.min_rating, rated))

@@ -517,11 +517,7 @@ class JobClaims:
             )
             if result.rowcount == 1:
                 # The cost is open again until the provider answers.
-                conn.execute(
-                    db.ledger.update()
-                    .where(db.ledger.c.job_id == job_id)
-                    .values(state="reserved", usd_nanos=db.ledger.c.reserved_usd_nanos, updated_at=now)
-                )
+                budget.reopen(conn, job_id, now=now)
                 return True
             return False
 

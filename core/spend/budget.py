@@ -18,6 +18,10 @@ same locked transaction, so members racing each other cannot pass either cap.
 
 Emulator jobs are metered apart from live ones against the same caps: play
 money must neither eat the real budget nor escape the cap in a demo.
+
+Every ledger write is here, and each also moves ``ledger_totals`` (schema 7)
+by what it changed, in the same transaction: the totals (spent, pending) are
+one row per endpoint however long the ledger grows, and always its sum.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 import clock
@@ -42,14 +47,17 @@ __all__ = [
     "Spend",
     "day_start",
     "get_caps",
+    "recount",
     "release",
+    "reopen",
     "reserve",
     "set_caps",
     "settle",
     "spend",
 ]
 
-COUNTING = ("reserved", "billed", "estimated")
+COUNTING = db.COUNTING_STATES
+recount = db.recount_ledger_totals  # for rows written around these functions (test seeds)
 
 
 class BudgetExceeded(Exception):
@@ -150,9 +158,54 @@ def set_caps(
     )
 
 
+def _totals(conn: Connection, endpoint: str) -> tuple[int, int]:
+    """(spent, pending) over the endpoint's whole ledger: its one ``ledger_totals`` row."""
+    t = db.ledger_totals.c
+    row = conn.execute(sa.select(t.spent_usd_nanos, t.pending_usd_nanos).where(t.endpoint == endpoint)).first()
+    return (int(row[0]), int(row[1])) if row is not None else (0, 0)
+
+
+def _add_to_totals(conn: Connection, endpoint: str, spent: int, pending: int) -> None:
+    """Move the endpoint's totals by a ledger write's difference (the row is made by the first one)."""
+    if not spent and not pending:
+        return
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(db.ledger_totals)
+    t = db.ledger_totals.c
+    # One atomic upsert: two first reservations on one endpoint at once cannot both insert.
+    conn.execute(
+        insert.values(endpoint=endpoint, spent_usd_nanos=spent, pending_usd_nanos=pending).on_conflict_do_update(
+            index_elements=[t.endpoint],
+            set_={"spent_usd_nanos": t.spent_usd_nanos + spent, "pending_usd_nanos": t.pending_usd_nanos + pending},
+        )
+    )
+
+
+def _counts(state: str, usd_nanos: int) -> tuple[int, int]:
+    """What one ledger row adds to (spent, pending)."""
+    return (usd_nanos if state in COUNTING else 0, usd_nanos if state == "reserved" else 0)
+
+
+def _move(conn: Connection, job_id: str, state: str, usd_nanos: int | None, **values: object) -> None:
+    """Set a row's state and amount (None: its reservation), and its endpoint's totals by the difference."""
+    lg = db.ledger.c
+    # Locked (PostgreSQL; SQLite's BEGIN IMMEDIATE admits one writer): the difference is from this very row.
+    row = conn.execute(
+        sa.select(lg.endpoint, lg.state, lg.usd_nanos, lg.reserved_usd_nanos).where(lg.job_id == job_id)
+        .with_for_update()
+    ).first()
+    if row is None:
+        return
+    new = row.reserved_usd_nanos if usd_nanos is None else usd_nanos
+    conn.execute(db.ledger.update().where(lg.job_id == job_id).values(state=state, usd_nanos=new, **values))
+    (spent, pending), (was_spent, was_pending) = _counts(state, new), _counts(row.state, row.usd_nanos)
+    _add_to_totals(conn, row.endpoint, spent - was_spent, pending - was_pending)
+
+
 def _spent_nanos(
     conn: Connection, endpoint: str, since: datetime | None = None, *, user_id: str | None = None
 ) -> int:
+    if since is None and user_id is None:
+        return _totals(conn, endpoint)[0]  # the whole ledger: its totals row, not a SUM over it
     query = sa.select(sa.func.coalesce(sa.func.sum(db.ledger.c.usd_nanos), 0)).where(
         db.ledger.c.endpoint == endpoint, db.ledger.c.state.in_(COUNTING)
     )
@@ -212,24 +265,25 @@ def reserve(
                     left=nanos_to_usd(max(left, 0)),
                     cap=cap,
                 )
-    conn.execute(
-        db.ledger.insert(),
-        [
-            {
-                "job_id": i.job_id,
-                "run_id": i.run_id,
-                "provider": i.provider,
-                "endpoint": i.endpoint,
-                "created_at": now,
-                "updated_at": now,
-                "state": "reserved",
-                "reserved_usd_nanos": usd_to_nanos(i.usd, round_up=True) if i.usd is not None else 0,
-                "usd_nanos": usd_to_nanos(i.usd, round_up=True) if i.usd is not None else 0,
-                "user_id": i.user_id,
-            }
-            for i in items
-        ],
-    )
+    rows = [
+        {
+            "job_id": i.job_id,
+            "run_id": i.run_id,
+            "provider": i.provider,
+            "endpoint": i.endpoint,
+            "created_at": now,
+            "updated_at": now,
+            "state": "reserved",
+            "reserved_usd_nanos": usd_to_nanos(i.usd, round_up=True) if i.usd is not None else 0,
+            "usd_nanos": usd_to_nanos(i.usd, round_up=True) if i.usd is not None else 0,
+            "user_id": i.user_id,
+        }
+        for i in items
+    ]
+    conn.execute(db.ledger.insert(), rows)
+    for endpoint in sorted(endpoints):
+        added = sum(usd_to_nanos(i.usd, round_up=True) for i in items if i.endpoint == endpoint and i.usd is not None)
+        _add_to_totals(conn, endpoint, added, added)
 
 
 def settle(
@@ -245,26 +299,25 @@ def settle(
 
     ``usd`` None keeps the reserved USD figure (a report in credits with no USD rate).
     """
-    values: dict[str, object] = {
-        "state": "estimated" if estimated else "billed",
-        "updated_at": clock.now(),
-        "billed_amount": None if amount is None else str(amount),
-        "billed_unit": unit,
-    }
-    if usd is not None:
-        values["usd_nanos"] = usd_to_nanos(usd)
-    else:
-        values["usd_nanos"] = db.ledger.c.reserved_usd_nanos
-    conn.execute(db.ledger.update().where(db.ledger.c.job_id == job_id).values(**values))
+    _move(
+        conn,
+        job_id,
+        "estimated" if estimated else "billed",
+        None if usd is None else usd_to_nanos(usd),
+        updated_at=clock.now(),
+        billed_amount=None if amount is None else str(amount),
+        billed_unit=unit,
+    )
 
 
 def release(conn: Connection, job_id: str) -> None:
     """Give the reservation back: the job was never charged."""
-    conn.execute(
-        db.ledger.update()
-        .where(db.ledger.c.job_id == job_id)
-        .values(state="released", usd_nanos=0, updated_at=clock.now())
-    )
+    _move(conn, job_id, "released", 0, updated_at=clock.now())
+
+
+def reopen(conn: Connection, job_id: str, *, now: datetime | None = None) -> None:
+    """Reserve the estimate again: a finished job is being checked again, its cost open until the provider answers."""
+    _move(conn, job_id, "reserved", None, updated_at=now or clock.now())
 
 
 def _left(cap: Decimal | None, spent: Decimal) -> Decimal | None:
@@ -276,8 +329,7 @@ def spent_today(
 ) -> tuple[Decimal, Caps, Decimal | None]:
     """(spent today, the caps, left of today's cap): what the sidebar shows on every run.
 
-    One range over ``ix_ledger_endpoint_created`` (today's rows), so it does not grow with the
-    history the way ``spend``'s totals over the whole ledger do (issue 17).
+    One range over ``ix_ledger_endpoint_created`` (today's rows), and no totals row either.
     """
     caps = get_caps(conn)
     spent = nanos_to_usd(_spent_nanos(conn, endpoint, day_start(now or clock.now())))
@@ -298,15 +350,8 @@ def spend(
 ) -> Spend:
     now = now or clock.now()
     caps = get_caps(conn)
-    today = _spent_nanos(conn, endpoint, day_start(now))
-    total = _spent_nanos(conn, endpoint)
-    pending = int(
-        conn.execute(
-            sa.select(sa.func.coalesce(sa.func.sum(db.ledger.c.usd_nanos), 0)).where(
-                db.ledger.c.endpoint == endpoint, db.ledger.c.state == "reserved"
-            )
-        ).scalar_one()
-    )
+    today = _spent_nanos(conn, endpoint, day_start(now))  # today's rows: a range on ix_ledger_endpoint_created
+    total, pending = _totals(conn, endpoint)
     left_today = _left(caps.daily, nanos_to_usd(today))
     left_total = _left(caps.total, nanos_to_usd(total))
     member_today = member_left = None

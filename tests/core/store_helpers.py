@@ -1,11 +1,14 @@
-"""Runs and images for the store and claims tests (both backends)."""
+"""Runs, images and ledger sums for the store and claims tests (both backends)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+import sqlalchemy as sa
 from core_fakes import png_bytes
 
+from core import db
+from core.history import search
 from core.history.files import ImageInfo
 from core.history.store import Store
 from core.history.views import Money, NewJob
@@ -25,3 +28,28 @@ def new_run(store: Store, *, provider: str = "fake", model: str = "m1", prompt: 
 
 def put_image(store: Store, seed: str) -> ImageInfo:
     return store.files.put(png_bytes(seed))
+
+
+def ledger_sums(store: Store) -> dict[str, tuple[int, int]]:
+    """(spent, pending) nanos per endpoint summed over the whole ledger: written here, not by the code under test."""
+    with db.read(store.engine) as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT endpoint,"
+            " SUM(CASE WHEN state IN ('reserved', 'billed', 'estimated') THEN usd_nanos ELSE 0 END),"
+            " SUM(CASE WHEN state = 'reserved' THEN usd_nanos ELSE 0 END)"
+            " FROM ledger GROUP BY endpoint"
+        ).all()
+    return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+
+
+def kept_totals(store: Store) -> dict[str, tuple[int, int]]:
+    """The ``ledger_totals`` rows as (spent, pending) per endpoint."""
+    with db.read(store.engine) as conn:
+        rows = conn.execute(sa.select(db.ledger_totals)).all()
+    return {r.endpoint: (int(r.spent_usd_nanos), int(r.pending_usd_nanos)) for r in rows}
+
+
+def drop_schema_7(conn: sa.Connection) -> None:
+    """What schema 7 added goes (the ledger's totals, the search index); the rows it was made from stay."""
+    db.metadata.drop_all(conn, tables=[db.ledger_totals])
+    search.drop(conn)

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from store_helpers import new_run, put_image
+from store_helpers import drop_schema_7, kept_totals, ledger_sums, new_run, put_image
 
 import clock
 from core import db
-from core.history import explain
+from core.history import explain, search
 from core.history.store import Store
-from core.history.views import Billing, JobError
+from core.history.views import Billing, JobError, JobFilter
 from core.jobs.claims import JobClaims
 
 
@@ -89,6 +89,7 @@ def _job_columns(store: Store) -> set[str]:
 def _back_to_version_2(store: Store) -> None:
     """Make this database what schema 2 made: schema 4's tables, 3's columns and the stamp go, the rows stay."""
     with db.write(store.engine) as conn:
+        drop_schema_7(conn)
         db.metadata.drop_all(conn, tables=list(db.ACCOUNT_TABLES))  # schema 4's
         for column in db.ADDED_JOB_COLUMNS[3]:
             conn.exec_driver_sql(f"ALTER TABLE jobs DROP COLUMN {column}")
@@ -121,6 +122,7 @@ def test_migration_to_v3_adds_the_error_fields_to_a_database_with_rows(store: St
     assert old_limit.error is not None and old_limit.error.retry_after is None  # not recorded then: not invented
     assert len(old_done.images) == 1 and old_done.images[0].path.exists() and old_done.error is None
     assert store.spend().total == Decimal("0.14")  # the unknown and the succeeded job: estimates stand
+    assert kept_totals(store) == ledger_sums(store)  # schema 7 summed the ledger it found
 
     # Old rows are explained from their kind alone: no wait time scraped from the message.
     assert explain.explain(old_limit).hint == "Wait a minute, then try again."
@@ -134,4 +136,39 @@ def test_migration_to_v3_adds_the_error_fields_to_a_database_with_rows(store: St
     claims.finish(fresh, "me", status="failed", billing=Billing("released"),
                   error=JobError("rate_limited", "Slow down.", retry_after=12.5, status_code=429, sent=True))
     assert store.get_job(fresh).error_retry_after == 12.5
+    assert db.migrate(store.engine) == db.SCHEMA_VERSION  # once migrated, nothing runs again
+
+
+# --- schema 7: the ledger's totals and the search index ------------------------------------------
+def test_migration_to_v7_sums_the_ledger_and_indexes_the_prompts_there_are(store: Store) -> None:
+    claims = JobClaims(store.engine)
+    _, (billed, estimated, released, pending) = new_run(store, jobs=4, usd="0.25", prompt="Old Lighthouse")
+    new_run(store, jobs=2, usd="0.10", endpoint="emulator", prompt="an owl")
+    for job_id, billing in ((billed, Billing("billed", usd=Decimal("0.20"))), (estimated, Billing("estimated")),
+                            (released, Billing("released"))):
+        claims.claim(job_id, "me", 30)
+        claims.finish(job_id, "me", status="succeeded" if billing.mode != "released" else "failed", billing=billing)
+    before = (store.spend("live"), store.spend("emulator"))
+    with db.write(store.engine) as conn:  # what schema 6 had
+        drop_schema_7(conn)
+        conn.execute(db.schema_version.update().values(version=6))
+    assert "ledger_totals" not in sa.inspect(store.engine).get_table_names()
+
+    assert db.migrate(store.engine) == db.SCHEMA_VERSION == 7
+    assert kept_totals(store) == ledger_sums(store) == {"live": (700_000_000, 250_000_000),
+                                                        "emulator": (200_000_000, 200_000_000)}
+    assert (store.spend("live"), store.spend("emulator")) == before
+    migrated = Store(store.url, store.data_dir)  # a process started after the migration
+    assert migrated._indexed_search == (store.backend == "sqlite")
+    with db.read(store.engine) as conn:
+        if store.backend == "sqlite":
+            assert conn.exec_driver_sql("SELECT count(*) FROM jobs_fts").scalar() == 6
+            found = conn.execute(search.matching_job_ids("lighthouse")).scalars().all()
+            assert set(found) == {billed, estimated, released, pending}
+        else:
+            assert conn.exec_driver_sql("SELECT 1 FROM pg_indexes WHERE indexname = %(n)s",
+                                        {"n": search.PG_INDEX}).first() is not None
+    assert migrated.count_jobs(JobFilter(text="LIGHTHOUSE")) == 4
+    new_run(migrated, usd="0.05")  # later writes move the back-filled totals
+    assert kept_totals(store) == ledger_sums(store)
     assert db.migrate(store.engine) == db.SCHEMA_VERSION  # once migrated, nothing runs again

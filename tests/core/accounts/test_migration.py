@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
-from store_helpers import new_run
+from store_helpers import drop_schema_7, kept_totals, ledger_sums, new_run
 
 from core import db
 from core.accounts import Accounts
 from core.accounts.sources import configured_roles
 from core.history.store import Store
+from core.history.views import JobFilter
 
 ACCOUNT_TABLE_NAMES = {t.name for t in db.ACCOUNT_TABLES}
 
@@ -19,6 +20,7 @@ def test_a_schema_3_database_gets_the_accounts_tables(db_url: str, data_dir: Pat
     store = Store(db_url, data_dir)
     run_id, (job_id,) = new_run(store)
     with db.write(store.engine) as conn:  # what schema 3 made: no accounts tables, stamped 3
+        drop_schema_7(conn)
         db.metadata.drop_all(conn, tables=list(db.ACCOUNT_TABLES))
         conn.execute(db.schema_version.update().values(version=3))
     assert not ACCOUNT_TABLE_NAMES & set(sa.inspect(store.engine).get_table_names())
@@ -32,6 +34,8 @@ def test_a_schema_3_database_gets_the_accounts_tables(db_url: str, data_dir: Pat
                                                 .order_by(db.schema_version.c.version))] == [
             *range(3, db.SCHEMA_VERSION + 1)]
     assert store.get_job(job_id).run_id == run_id  # the history is untouched
+    assert kept_totals(store) == ledger_sums(store) == {"live": (70_000_000, 70_000_000)}  # schema 7 on the way
+    assert Store(store.url, store.data_dir).count_jobs(JobFilter(text="Red Fox")) == 1
     rules = configured_roles({"IMAGE_STUDIO_OWNERS": "ana@example.com"}).rules
     assert Accounts(store.engine, lambda: rules).sign_in("ana@example.com").role == "owner"
     assert db.migrate(store.engine) == db.SCHEMA_VERSION  # once migrated, nothing runs again
@@ -45,7 +49,8 @@ def test_a_schema_4_database_gets_who_made_and_spent_what(db_url: str, data_dir:
     """Schema 5: ownership columns, member caps and share links; old rows read as the operator's, private."""
     store = Store(db_url, data_dir)
     run_id, (job_id,) = new_run(store)
-    with db.write(store.engine) as conn:  # what schema 5 made
+    with db.write(store.engine) as conn:  # what schema 4 made
+        drop_schema_7(conn)
         db.metadata.drop_all(conn, tables=[db.shares])
         for table, names in db.OWNERSHIP_COLUMNS.items():
             for name in names:
@@ -55,7 +60,8 @@ def test_a_schema_4_database_gets_who_made_and_spent_what(db_url: str, data_dir:
         conn.execute(db.schema_version.update().values(version=4))
     assert "user_id" not in _columns(store, "jobs") and "shares" not in sa.inspect(store.engine).get_table_names()
 
-    assert db.migrate(store.engine) == db.SCHEMA_VERSION  # 5 adds them; 6 (reviews) follows
+    assert db.migrate(store.engine) == db.SCHEMA_VERSION  # 5 adds them; 6 (reviews) and 7 (totals) follow
+    assert kept_totals(store) == ledger_sums(store) == {"live": (70_000_000, 70_000_000)}
     for table, names in db.OWNERSHIP_COLUMNS.items():
         assert set(names) <= _columns(store, table), table
     assert "ix_jobs_user" in {i["name"] for i in sa.inspect(store.engine).get_indexes("jobs")}
