@@ -458,6 +458,7 @@ def _generate(
             st.session_state[ss.SHOW_OUTPUT] = True  # on a phone the pane is below the form: scroll to it
             st.toast(f"Sent {len(sub.job_ids)} job{'s' if len(sub.job_ids) != 1 else ''}: the result appears "
                      "in the output pane as it is made.", icon=":material/rocket_launch:")
+            st.rerun(scope="app")  # the form is a fragment: the output pane beside it shows the new run
 
 
 # --------------------------------------------------------------------------- hand-over from History
@@ -583,6 +584,9 @@ _STYLE = """<style>
 </style>"""
 
 
+_DRAWN = "_studio_drawn_selection"
+
+
 def render() -> None:
     st.html(_STYLE)
     ss.init()
@@ -590,20 +594,38 @@ def render() -> None:
     _take_prefill()
     for kind, message in ss.take_flashes():  # they can name templates and files: shown as text
         {"success": st.success, "error": st.error, "warning": st.warning}.get(kind, st.info)(text.md(message))
+    sel = state.selection()
+    st.session_state[_DRAWN] = (sel.provider, sel.model)  # what the sidebar and the rest of this run show
 
     # The output pane gets the wider half: the image is the payoff (at least 400 px on a desktop).
     left, right = st.columns([4, 5], gap="medium")
     with left:
-        notice = st.container()
-        _template_row(_library())
-        prompt_box = st.container()
-        settings = st.container(border=True)
-        cost_box = st.container(border=True)
-        inputs_box = st.container()
-        more = st.container()
+        _form()
+    with right, st.container(key=studio_output.PANE_KEY):
+        studio_output.render()
+    if st.session_state.pop(ss.SHOW_OUTPUT, False):
+        studio_output.bring_into_view()
+    ss.publish_runs()
+
+
+@st.fragment
+def _form() -> None:
+    """The form column as a fragment: a change of prompt, quality, size or an upload reruns the form and its
+    cost alone, not the sidebar, the menu and the output pane (issue 17: a quality change cost the browser
+    ~200 ms of work for a whole page). Generate, and a change of provider or model (the sidebar names the
+    provider), rerun the whole page."""
+    notice = st.container()
+    _template_row(_library())
+    prompt_box = st.container()
+    settings = st.container(border=True)
+    cost_box = st.container(border=True)
+    inputs_box = st.container()
+    more = st.container()
     with settings:
         st.markdown("**Settings**")
         sel = _provider_model()
+    if st.session_state.get(_DRAWN, (sel.provider, sel.model)) != (sel.provider, sel.model):
+        st.rerun(scope="app")
     caps = PROVIDERS[sel.provider].MODELS[sel.model]
     route = services.route(sel.provider)
     with notice:
@@ -634,8 +656,3 @@ def render() -> None:
                   endpoint=route.endpoint)
     with more:
         studio_cost.details(sel.provider, request, batch, cost)
-    with right, st.container(key=studio_output.PANE_KEY):
-        studio_output.render()
-    if st.session_state.pop(ss.SHOW_OUTPUT, False):
-        studio_output.bring_into_view()
-    ss.publish_runs()
