@@ -79,9 +79,12 @@ if st.runtime.exists():
     page = st.navigation(pages_for(user))
     services.runner()  # already running under `streamlit run`; started here when run by AppTest
     sidebar.mark_app_run()
-    sidebar.render()
-    auth.account_box(user)
     try:
         page.run()
     except PermissionDenied as denied:  # the server's check said no, whatever the page showed: say so
         st.error(str(denied), icon=":material/block:")
+    finally:
+        # The sidebar after the page (also after a page's st.stop): the page's first elements, the Studio's
+        # prompt box, reach the browser first (issue 17), and the sidebar names what the page chose this run.
+        sidebar.render()
+        auth.account_box(user)

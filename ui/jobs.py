@@ -104,12 +104,13 @@ def _live(ids: tuple[str, ...], *, key: str, actions: bool, columns: int | None)
     # First thing, the plain pace: a wake (a job stored) comes as a 0.05-s timer, which would fire again and
     # again while this run draws; the run's end sets the pace it needs.
     refresh.set_interval(REFRESH_SECONDS)
+    runner = services.runner()
+    # Before reading: a job stored after the read below still wakes this fragment. A worker of this process
+    # reruns it the moment one of its jobs is stored; jobs another process drives are looked for.
+    mark = refresh.wake_on_finish(ids, runner)
     jobs = services.store().get_jobs(ids)
     _draw(jobs, key=key, actions=actions, columns=columns)
-    runner = services.runner()
-    # Jobs a worker of this process drives: it reruns this fragment the moment one is stored.
-    ours = [j.id for j in jobs if j.active and j.claimed_by == runner.owner]
-    announced = ours if ours and refresh.wake_on_finish(ours, runner) else []
+    announced = [] if mark is None else [j.id for j in jobs if j.active and j.claimed_by == runner.owner]
     finished = sum(not j.active for j in jobs)
     seen = f"_live_finished_{key}"
     if finished != st.session_state.get(seen, finished):
@@ -117,6 +118,8 @@ def _live(ids: tuple[str, ...], *, key: str, actions: bool, columns: int | None)
     st.session_state[seen] = finished
     interval = next_refresh(jobs, announced)
     if interval is not None:
+        if mark is not None and refresh.woken_since(mark):
+            interval = refresh.WAKE_SECONDS  # a job ended during this run: keep the wake, look again at once
         refresh.set_interval(interval)
     elif not refresh.stop():
         st.rerun()  # a Streamlit whose timer cannot be stopped from inside: the old full rerun

@@ -38,12 +38,12 @@ from typing import Any
 
 import streamlit as st
 
-__all__ = ["follow", "set_interval", "stop", "wake", "wake_on_finish"]
+__all__ = ["WAKE_SECONDS", "follow", "set_interval", "stop", "wake", "wake_on_finish", "woken_since"]
 
 log = logging.getLogger(__name__)
 
 _FOLLOWED = "_refresh_followed"  # session_state: name -> fragment id, of fragments others may wake
-_WAKE_SECONDS = 0.05  # a woken fragment stops its timer at its end, so this fires about once
+WAKE_SECONDS = 0.05  # a woken fragment replaces this timer first thing, so it fires about once
 
 
 def _running_fragment() -> tuple[Any, str] | None:
@@ -115,7 +115,7 @@ def wake(name: str) -> bool:
         return False
 
     def build(msg: Any, fragment_id: str) -> None:
-        msg.auto_rerun.interval = _WAKE_SECONDS
+        msg.auto_rerun.interval = WAKE_SECONDS
         msg.auto_rerun.fragment_id = fragment_id
 
     return _send(build, target)
@@ -131,19 +131,31 @@ class Watchers:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_job: dict[str, dict[tuple[str, str], float]] = {}
+        self._wakes: dict[tuple[str, str], tuple[int, float]] = {}  # (session, fragment) -> (wakes, when)
 
-    def watch(self, session_id: str, fragment_id: str, job_ids: Iterable[str]) -> None:
+    def watch(self, session_id: str, fragment_id: str, job_ids: Iterable[str]) -> int:
+        """Wake (session, fragment) when any of ``job_ids`` is done; returns its wakes so far (``wakes``)."""
         now = time.monotonic()
         with self._lock:
             for job_id in job_ids:
                 self._by_job.setdefault(job_id, {})[(session_id, fragment_id)] = now
             for job_id in [j for j, w in self._by_job.items() if max(w.values()) < now - _FORGET_AFTER_S]:
                 del self._by_job[job_id]
+            for pair in [p for p, (_, at) in self._wakes.items() if at < now - _FORGET_AFTER_S]:
+                del self._wakes[pair]
+            return self._wakes.get((session_id, fragment_id), (0, now))[0]
+
+    def wakes(self, session_id: str, fragment_id: str) -> int:
+        with self._lock:
+            return self._wakes.get((session_id, fragment_id), (0, 0.0))[0]
 
     def finished(self, job_id: str) -> None:
         """The runner's listener (on a worker thread): rerun every fragment that watched ``job_id``."""
+        now = time.monotonic()
         with self._lock:
             waiting = list(self._by_job.pop(job_id, {}))
+            for pair in waiting:
+                self._wakes[pair] = (self._wakes.get(pair, (0, now))[0] + 1, now)
         for session_id, fragment_id in waiting:
             _rerun_fragment(session_id, fragment_id)
 
@@ -169,7 +181,7 @@ def _rerun_fragment(session_id: str, fragment_id: str) -> bool:
         if session is None:
             return False
         msg = ForwardMsg()
-        msg.auto_rerun.interval = _WAKE_SECONDS
+        msg.auto_rerun.interval = WAKE_SECONDS
         msg.auto_rerun.fragment_id = fragment_id
         loop = runtime._get_async_objs().eventloop
         loop.call_soon_threadsafe(session._enqueue_forward_msg, msg)
@@ -179,13 +191,23 @@ def _rerun_fragment(session_id: str, fragment_id: str) -> bool:
         return False
 
 
-def wake_on_finish(job_ids: Iterable[str], runner: Any) -> bool:
+def wake_on_finish(job_ids: Iterable[str], runner: Any) -> int | None:
     """Inside a fragment: rerun it when ``runner`` (this process's ``JobRunner``) is done with any of
-    ``job_ids``; False when it cannot be arranged (no fragment is running)."""
+    ``job_ids``. Call it before reading the jobs, so an end stored after the read still wakes the fragment.
+    Returns a mark for :func:`woken_since`; None when it cannot be arranged (no fragment is running)."""
+    running = _running_fragment()
+    if running is None:
+        return None
+    ctx, fragment_id = running
+    runner.add_listener(WATCHERS.finished)
+    return WATCHERS.watch(ctx.session_id, fragment_id, job_ids)
+
+
+def woken_since(mark: int) -> bool:
+    """Whether the running fragment was woken after :func:`wake_on_finish` gave ``mark``: then its run may have
+    read the job before it was stored, and the interval it sets at its end must not cancel the wake."""
     running = _running_fragment()
     if running is None:
         return False
     ctx, fragment_id = running
-    runner.add_listener(WATCHERS.finished)
-    WATCHERS.watch(ctx.session_id, fragment_id, job_ids)
-    return True
+    return WATCHERS.wakes(ctx.session_id, fragment_id) > mark

@@ -138,6 +138,12 @@ def test_watchers_wake_each_fragment_that_waits_for_a_finished_job(monkeypatch):
     watchers.finished("job-3")  # nobody waits for it
     assert len(woken) == 2
     assert watchers.watched("job-1") == {("session-a", "frag-1")}
+    # A run that registered before a wake can tell it was woken meanwhile (its end must keep the wake).
+    mark = watchers.watch("session-a", "frag-1", ["job-4"])
+    assert watchers.wakes("session-a", "frag-1") == mark
+    watchers.finished("job-4")
+    assert watchers.wakes("session-a", "frag-1") == mark + 1
+    assert watchers.wakes("session-b", "frag-9") == 1
 
 
 def test_a_wake_for_a_session_that_is_gone_sends_nothing():
