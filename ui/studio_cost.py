@@ -171,10 +171,12 @@ def details(provider: str, request: ImageRequest, batch: draft.Batch, view: Cost
     est = view.estimate
     if est is None:
         return
-    with st.expander("How it adds up"):
-        st.dataframe(_lines_table(est), hide_index=True, width="stretch")
-        for note in est.notes:
-            st.caption(f"• {text.md(note)}")
+    breakdown = st.expander("How it adds up", key="studio_breakdown_open", on_change="rerun")
+    if breakdown.open:  # collapsed: no data grid for the browser to build on every run (issue 17)
+        with breakdown:
+            st.dataframe(_lines_table(est), hide_index=True, width="stretch")
+            for note in est.notes:
+                st.caption(f"• {text.md(note)}")
     table = _compare_table(request, batch.prompts or (request.prompt,), provider)
     if table is not None:
         st.markdown("**The same batch elsewhere**")

@@ -149,3 +149,16 @@ def test_watchers_wake_each_fragment_that_waits_for_a_finished_job(monkeypatch):
 def test_a_wake_for_a_session_that_is_gone_sends_nothing():
     # No Streamlit runtime here (or the session closed): False, and no exception into the runner's thread.
     assert refresh._rerun_fragment("no-such-session", "frag") is False
+
+
+def test_the_collapsed_breakdown_draws_no_data_grid():
+    # "How it adds up" is shut on arrival: its data grid is built only once someone opens it (issue 17: the
+    # browser built it on every run, shut or not).
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.text_area(key="studio_prompt").set_value("A lighthouse on a cliff at dawn").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(e.label == "How it adds up" for e in at.expander)
+    assert len(at.dataframe) == 0
+    at.session_state["studio_breakdown_open"] = True  # what opening it in the browser sets
+    at.run()
+    assert len(at.dataframe) == 1
