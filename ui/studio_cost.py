@@ -80,7 +80,13 @@ def _lines_table(est: costs.BatchEstimate) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _compare_table(request: ImageRequest, prompts: tuple[str, ...], provider: str) -> pd.DataFrame | None:
+def _compare_table(request: ImageRequest, prompts: tuple[str, ...], provider: str) -> str | None:
+    """The same batch on every provider and quality, as a Markdown table.
+
+    Markdown, not ``st.table``: a data table makes a first-time visitor's browser fetch a dozen more scripts
+    (Arrow, the pandas styler, dates) before the Studio's first screen is ready (issue 17). Every cell goes
+    through ``text.md`` (a "$" would start maths, a "|" a new cell); the marks are added after.
+    """
     rows = costs.compare(services.catalogue(), request, prompts, current_provider=provider)
     if not rows:
         return None
@@ -88,29 +94,22 @@ def _compare_table(request: ImageRequest, prompts: tuple[str, ...], provider: st
     table: dict[str, dict[str, str]] = {}
     for r in rows:
         if r.amount is None or r.unit is None:  # not offered there (no such quality, size): say why
-            cell = r.note or "—"
+            cell = text.md(r.note or "—")
         elif r.usd is None:  # a credit with no known dollar value: say the credits, never a guessed dollar
-            cell = f"{format_amount(r.amount, r.unit)} (value unknown)"
+            cell = text.md(f"{format_amount(r.amount, r.unit)} (value unknown)")
         else:
-            cell = format_usd(r.usd) + ("" if r.confirmed else " ?")
+            cell = text.md(format_usd(r.usd) + ("" if r.confirmed else " ?"))
             if r.cheapest:
-                cell = "★ " + cell
+                cell = f":green-background[★\u00a0{cell}]"  # the star stays with its price
         if r.current:
-            cell = "● " + cell
+            cell = f"**● {cell}**"
         # The row says the model only where it is not the one chosen in the form.
         name = r.label if r.model == request.model else f"{r.label} ({PROVIDERS[r.provider].MODELS[r.model].label})"
-        table.setdefault(name, {})[r.quality] = cell
-    frame = pd.DataFrame.from_dict(table, orient="index", columns=qualities)
-    frame.columns = [QUALITY_WORDS.get(q, q) for q in qualities]
-    return frame
-
-
-def _highlight(value: str) -> str:
-    if isinstance(value, str) and "★" in value:
-        return "background-color: rgba(33, 195, 84, 0.18); font-weight: 600"
-    if isinstance(value, str) and value.startswith("●"):
-        return "font-weight: 600"
-    return ""
+        table.setdefault(text.md(name), {})[r.quality] = cell
+    head = "| | " + " | ".join(text.md(QUALITY_WORDS.get(q, q)) for q in qualities) + " |"
+    rule = "|---" * (len(qualities) + 1) + "|"
+    body = [f"| {name} | " + " | ".join(cells.get(q, "—") for q in qualities) + " |" for name, cells in table.items()]
+    return "\n".join([head, rule, *body])
 
 
 def render(
@@ -180,7 +179,7 @@ def details(provider: str, request: ImageRequest, batch: draft.Batch, view: Cost
     table = _compare_table(request, batch.prompts or (request.prompt,), provider)
     if table is not None:
         st.markdown("**The same batch elsewhere**")
-        # A static table wraps its cells to the form's column; a data grid there would scroll sideways.
-        st.table(table.style.map(_highlight))
+        # A table wraps its cells to the form's column; a data grid there would scroll sideways.
+        st.markdown(table)
         st.caption("★ cheapest · ● your choice · ? price not confirmed by the provider. "
                    "Credits are converted at each provider's credit value.")

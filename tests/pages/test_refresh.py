@@ -162,3 +162,21 @@ def test_the_collapsed_breakdown_draws_no_data_grid():
     at.session_state["studio_breakdown_open"] = True  # what opening it in the browser sets
     at.run()
     assert len(at.dataframe) == 1
+
+
+def test_the_same_batch_elsewhere_is_a_markdown_table_with_every_provider():
+    # Markdown, not a data table (issue 17: a first-time visitor's browser fetched a dozen more scripts for
+    # it). Dollar signs are escaped (two would start maths) and the chosen cell is marked.
+    from providers.registry import PROVIDERS
+
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.text_area(key="studio_prompt").set_value("A lighthouse on a cliff at dawn").run()
+    assert not at.exception, [e.value for e in at.exception]
+    tables = [m.value for m in at.markdown if m.value.startswith("| |")]
+    assert len(tables) == 1, [m.value[:40] for m in at.markdown]
+    lines = tables[0].splitlines()
+    assert lines[0] == "| | Low | Medium | High |" and set(lines[1]) == {"|", "-"}
+    assert len(lines) == 2 + len(PROVIDERS)
+    assert "\\$" in tables[0] and "$0" not in tables[0].replace("\\$", "")
+    assert sum("**●" in line for line in lines) == 1
+    assert all(line.count("|") == 5 for line in lines)
