@@ -19,12 +19,6 @@ likely to end:
    once it sees the job done (download, thumbnail, commit), which the goal counts too.
 3. Backing off gradually (to 2 s) when the job runs long.
 
-The dense polls of all jobs in one process share a budget (``DENSE_BUDGET_PER_S``
-status requests a second): with a room of sessions, eighty jobs ending together
-asked ten times a second each, and those requests (the app's own, and the built-in
-emulator's answers, in the same interpreter) were what held every page back
-(issue 17). Past the budget each job's dense step stretches to its share.
-
 Without any expected time the schedule starts at about 1 s and backs off.
 
 The estimate is refined from the provider's ``progress`` where it reports one:
@@ -35,14 +29,13 @@ that reports 0 %), and ``next_interval`` alone can use one reading.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable
 
 from .errors import ProviderTimeout
 from .types import JobStatus
 
-__all__ = ["BUDGET", "DENSE_BUDGET_PER_S", "MAX_INTERVAL", "DenseBudget", "estimate_total", "next_interval", "wait"]
+__all__ = ["MAX_INTERVAL", "estimate_total", "next_interval", "wait"]
 
 MAX_INTERVAL = 2.0  # back-off cap for jobs running long or of unknown length
 UNKNOWN_INTERVAL = 1.0  # first interval when nothing says how long the job takes
@@ -53,34 +46,6 @@ DENSE_SHARE = 0.5  # of the tolerance: the rest is the download and storage afte
 MIN_PROGRESS_SPAN = 5.0  # percentage points between two readings before their rate is trusted
 DEFAULT_SPREAD = 0.2  # jobs end within ±20 % of their usual time, unless their history says otherwise
 MAX_SPREAD = 0.5
-
-
-DENSE_BUDGET_PER_S = 50.0
-
-
-class DenseBudget:
-    """The process's dense polls, shared: a job's dense step is at least its share of ``per_second``."""
-
-    def __init__(self, per_second: float = DENSE_BUDGET_PER_S) -> None:
-        self.per_second = per_second
-        self._lock = threading.Lock()
-        self._dense: set[object] = set()
-
-    def enter(self, token: object) -> None:
-        with self._lock:
-            self._dense.add(token)
-
-    def leave(self, token: object) -> None:
-        with self._lock:
-            self._dense.discard(token)
-
-    def floor(self) -> float:
-        """The shortest dense step now: 0 while the waiters fit the budget."""
-        with self._lock:
-            return len(self._dense) / self.per_second
-
-
-BUDGET = DenseBudget()
 
 
 def _tolerance(length: float) -> float:
@@ -180,7 +145,6 @@ def wait(
     sleep: Callable[[float], None] = time.sleep,
     on_status: Callable[[JobStatus], None] | None = None,
     spread: float | None = None,
-    budget: DenseBudget | None = BUDGET,
 ) -> JobStatus:
     """Call ``poll`` until the job is done and return its last status.
 
@@ -192,19 +156,6 @@ def wait(
     without a finished job.
     """
     start = clock() if started_at is None else started_at
-    token = object()
-    try:
-        return _wait(poll, start, expected_seconds, deadline_seconds, clock, sleep, on_status, spread, budget, token)
-    finally:
-        if budget is not None:
-            budget.leave(token)
-
-
-def _wait(
-    poll: Callable[[], JobStatus], start: float, expected_seconds: float | None, deadline_seconds: float,
-    clock: Callable[[], float], sleep: Callable[[float], None], on_status: Callable[[JobStatus], None] | None,
-    spread: float | None, budget: DenseBudget | None, token: object,
-) -> JobStatus:
     rate = _ProgressRate()
     elapsed = clock() - start
     if elapsed < MIN_SPARSE_STEP:
@@ -229,10 +180,4 @@ def _wait(
         rate.add(elapsed, status.progress)
         expected = rate.total() or expected_seconds or status.estimated_seconds
         interval = next_interval(elapsed, expected, status.progress, spread)
-        if budget is not None:
-            if interval <= DENSE_MAX:
-                budget.enter(token)
-                interval = max(interval, budget.floor())
-            else:
-                budget.leave(token)
         sleep(max(0.0, min(interval, deadline_seconds - elapsed)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from providers.errors import ProviderTimeout
-from providers.polling import DENSE_MAX, MAX_INTERVAL, DenseBudget, estimate_total, next_interval, wait
+from providers.polling import MAX_INTERVAL, estimate_total, next_interval, wait
 from providers.types import JobStatus
 
 
@@ -166,37 +166,3 @@ def test_provider_estimate_is_used_when_the_caller_has_none():
 
     wait(poll, expected_seconds=None, deadline_seconds=100, clock=job.clock, sleep=job.sleep)
     assert job.late <= tolerance(8)
-
-
-def test_many_jobs_polling_densely_share_one_budget():
-    # Eighty jobs ending together in one process: each dense step stretches to its share of the budget
-    # (issue 17: their status requests held back every page of a room of sessions).
-    budget = DenseBudget(per_second=50)
-    others = [object() for _ in range(99)]
-    for token in others:
-        budget.enter(token)
-    job = FakeJob(10)
-    status = wait(job.poll, expected_seconds=10, deadline_seconds=1000, clock=job.clock, sleep=job.sleep,
-                  budget=budget)
-    assert status.state == "succeeded"
-    # No dense step of 0.075-0.15 s is left: each became 100 dense waiters / 50 a second.
-    assert not [s for s in job.sleeps if s <= DENSE_MAX], job.sleeps
-    assert max(job.sleeps) >= 2.0 - 1e-9
-    assert job.late <= 2.0 + 0.01
-    assert budget.floor() == pytest.approx(99 / 50)  # this job's place is given back when it ends
-
-
-def test_one_job_alone_is_not_slowed_by_the_budget():
-    alone, free = FakeJob(10), FakeJob(10)
-    wait(alone.poll, expected_seconds=10, deadline_seconds=1000, clock=alone.clock, sleep=alone.sleep,
-         budget=DenseBudget(per_second=50))
-    wait(free.poll, expected_seconds=10, deadline_seconds=1000, clock=free.clock, sleep=free.sleep, budget=None)
-    assert alone.sleeps == free.sleeps
-
-
-def test_a_wait_that_raises_gives_its_place_back():
-    budget = DenseBudget(per_second=50)
-    job = FakeJob(100)
-    with pytest.raises(ProviderTimeout):
-        wait(job.poll, expected_seconds=5, deadline_seconds=8, clock=job.clock, sleep=job.sleep, budget=budget)
-    assert budget.floor() == 0
