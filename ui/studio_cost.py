@@ -180,6 +180,6 @@ def details(provider: str, request: ImageRequest, batch: draft.Batch, view: Cost
     if table is not None:
         st.markdown("**The same batch elsewhere**")
         # A table wraps its cells to the form's column; a data grid there would scroll sideways.
-        st.markdown(table)
+        st.container(key="studio_compare_table").markdown(table)  # sized by ui/studio_form's style
         st.caption("★ cheapest · ● your choice · ? price not confirmed by the provider. "
                    "Credits are converted at each provider's credit value.")

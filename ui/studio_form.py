@@ -581,6 +581,9 @@ def _simulated_notice(provider: str, endpoint: str) -> None:
 _STYLE = """<style>
 [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
 @media (max-width: 640px), (pointer: coarse) { .st-key-studio_generate kbd { display: none; } }
+/* The same batch elsewhere: four columns in the form's width, a phone's included (nothing cut off). */
+.st-key-studio_compare_table table { font-size: 0.875rem; }
+.st-key-studio_compare_table th, .st-key-studio_compare_table td { padding: 0.35rem 0.4rem; }
 </style>"""
 
 

@@ -106,6 +106,10 @@ def test_phone_reaches_generate_and_sees_the_simulated_notice(app_server, page, 
     assert "Ctrl" not in generate.inner_text()
     generate.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts_dir / "demo-phone-2-generate.png"))
+    # "The same batch elsewhere" keeps its four columns inside the form's width: no column cut at the edge.
+    fit = page.locator(".st-key-studio_compare_table table").evaluate("""t => [t.getBoundingClientRect().right,
+        t.closest('[data-testid="stMarkdownContainer"]').getBoundingClientRect().right]""")
+    assert fit[0] <= fit[1] + 0.5, f"the price table ends at {fit[0]} px, its column at {fit[1]} px"
 
     _generate_and_wait(page)
     box = _result_box(page)
