@@ -23,7 +23,6 @@ __all__ = [
     "database_url",
     "emulator_jitter",
     "emulator_latency",
-    "forget_secrets",
     "get_secret",
     "key_source",
     "public_url",
@@ -65,13 +64,6 @@ def streamlit_secrets() -> Mapping[str, object]:
     with _absent_lock:
         _absent = (secrets, time.monotonic() + _ABSENT_FOR_S)
     return {}
-
-
-def forget_secrets() -> None:
-    """Read the secrets file again on the next lookup (tests that write one; Settings after a change)."""
-    global _absent
-    with _absent_lock:
-        _absent = None
 
 
 def get_secret(name: str, session: Mapping[str, object] | None = None) -> tuple[str | None, KeySource]:

@@ -259,8 +259,9 @@ class UrlPolicy:
         import httpx
 
         # Given the shared context, httpx builds none of its own (it would, for a pool replaced below).
-        transport = httpx.HTTPTransport(**{"verify": _ssl_context(), **kw})
-        transport._pool = httpcore.ConnectionPool(ssl_context=_ssl_context(), network_backend=GuardedBackend(self))
+        context = _ssl_context()
+        transport = httpx.HTTPTransport(**{"verify": context, **kw})
+        transport._pool = httpcore.ConnectionPool(ssl_context=context, network_backend=GuardedBackend(self))
         return transport
 
 

@@ -80,14 +80,15 @@ def _send(build: Any, fragment_id: str | None = None) -> bool:
     return True
 
 
+def _auto_rerun(msg: Any, fragment_id: str, seconds: float) -> None:
+    """Make ``msg`` Streamlit's own "rerun ``fragment_id`` every ``seconds``" message."""
+    msg.auto_rerun.interval = float(seconds)
+    msg.auto_rerun.fragment_id = fragment_id
+
+
 def set_interval(seconds: float) -> bool:
     """Rerun the running fragment every ``seconds`` from now on; False when it cannot be set."""
-
-    def build(msg: Any, fragment_id: str) -> None:
-        msg.auto_rerun.interval = float(seconds)
-        msg.auto_rerun.fragment_id = fragment_id
-
-    return _send(build)
+    return _send(lambda msg, fragment_id: _auto_rerun(msg, fragment_id, seconds))
 
 
 def stop() -> bool:
@@ -114,11 +115,7 @@ def wake(name: str) -> bool:
     if not target:
         return False
 
-    def build(msg: Any, fragment_id: str) -> None:
-        msg.auto_rerun.interval = WAKE_SECONDS
-        msg.auto_rerun.fragment_id = fragment_id
-
-    return _send(build, target)
+    return _send(lambda msg, fragment_id: _auto_rerun(msg, fragment_id, WAKE_SECONDS), target)
 
 
 # --------------------------------------------------------------------------- a finished job wakes its panel
@@ -181,8 +178,7 @@ def _rerun_fragment(session_id: str, fragment_id: str) -> bool:
         if session is None:
             return False
         msg = ForwardMsg()
-        msg.auto_rerun.interval = WAKE_SECONDS
-        msg.auto_rerun.fragment_id = fragment_id
+        _auto_rerun(msg, fragment_id, WAKE_SECONDS)
         loop = runtime._get_async_objs().eventloop
         loop.call_soon_threadsafe(session._enqueue_forward_msg, msg)
         return True

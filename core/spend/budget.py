@@ -265,6 +265,7 @@ def reserve(
                     left=nanos_to_usd(max(left, 0)),
                     cap=cap,
                 )
+    nanos = {i.job_id: usd_to_nanos(i.usd, round_up=True) if i.usd is not None else 0 for i in items}
     rows = [
         {
             "job_id": i.job_id,
@@ -274,15 +275,15 @@ def reserve(
             "created_at": now,
             "updated_at": now,
             "state": "reserved",
-            "reserved_usd_nanos": usd_to_nanos(i.usd, round_up=True) if i.usd is not None else 0,
-            "usd_nanos": usd_to_nanos(i.usd, round_up=True) if i.usd is not None else 0,
+            "reserved_usd_nanos": nanos[i.job_id],
+            "usd_nanos": nanos[i.job_id],
             "user_id": i.user_id,
         }
         for i in items
     ]
     conn.execute(db.ledger.insert(), rows)
     for endpoint in sorted(endpoints):
-        added = sum(usd_to_nanos(i.usd, round_up=True) for i in items if i.endpoint == endpoint and i.usd is not None)
+        added = sum(nanos[i.job_id] for i in items if i.endpoint == endpoint)
         _add_to_totals(conn, endpoint, added, added)
 
 
