@@ -10,10 +10,12 @@ likely to end:
    (about x1.5 per poll, at least 1 s), so a job that ends far earlier than
    expected is still seen reasonably soon, and every poll may refine the estimate.
    From the start of the spread (the expected end less ``spread`` of it: how much
-   jobs like this one vary, learned from recent ones, ``DEFAULT_SPREAD`` when not
-   known) a sleep is at most ``MIN_SPARSE_STEP``, and no sleep crosses that start
-   by more: a 45-s job ending at 36 s was seen 6.75 s late, now within 1 s. Short
-   jobs, whose sleeps are that short anyway, cost no extra request.
+   jobs like this one vary, learned from recent ones, never less than
+   ``DEFAULT_SPREAD``) a sleep is at most ``MIN_SPARSE_STEP``, and no sleep crosses
+   that start by more: a 45-s job ending at 36 s was seen 6.75 s late, now within
+   1 s. Short jobs, whose sleeps are that short anyway, cost no extra request. A
+   learned spread only widens the window: one learned in a calm hour (or from a
+   dozen identical jobs) would leave the next job that ends 15 % early unwatched.
 2. Dense (0.075-0.15 s) from just before the expected end until a little after it.
    A dense step is half the tolerance: the other half is for the app's own work
    once it sees the job done (download, thumbnail, commit), which the goal counts too.
@@ -44,7 +46,7 @@ SPARSE_GROWTH = 0.5  # a sparse sleep is at most this fraction of the time waite
 DENSE_MIN, DENSE_MAX = 0.075, 0.15
 DENSE_SHARE = 0.5  # of the tolerance: the rest is the download and storage after the last poll
 MIN_PROGRESS_SPAN = 5.0  # percentage points between two readings before their rate is trusted
-DEFAULT_SPREAD = 0.2  # jobs end within ±20 % of their usual time, unless their history says otherwise
+DEFAULT_SPREAD = 0.2  # jobs end within ±20 % of their usual time; a wider learned spread widens it
 MAX_SPREAD = 0.5
 
 
@@ -76,7 +78,8 @@ def next_interval(
 
     ``elapsed`` is the time since the job was submitted, ``expected`` its expected
     total length (None when unknown), ``progress`` the last reported 0-100 and
-    ``spread`` how much such jobs vary, a share of ``expected`` (None: ``DEFAULT_SPREAD``).
+    ``spread`` how much such jobs vary, a share of ``expected`` (at least ``DEFAULT_SPREAD``, at most
+    ``MAX_SPREAD``; None: the default).
     """
     est = estimate_total(elapsed, expected, progress)
     if est is None:
@@ -89,7 +92,7 @@ def next_interval(
     start = est - lead
     if elapsed < start:
         gap = start - elapsed
-        share = min(MAX_SPREAD, max(0.0, DEFAULT_SPREAD if spread is None else spread))
+        share = min(MAX_SPREAD, max(DEFAULT_SPREAD, spread or 0.0))
         early = est * (1.0 - share)  # where the spread of such jobs begins
         step = max(MIN_SPARSE_STEP, SPARSE_GROWTH * elapsed)
         if elapsed >= early:

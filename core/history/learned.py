@@ -1,8 +1,9 @@
 """How much a provider's time varies, from the same recent jobs ``Store.learned_seconds`` takes its median of.
 
 The polling schedule (``providers.polling``) opens a watchful window before the
-expected end as wide as this spread, so a job that ends early by the usual amount
-is still seen soon (issue 17: a 45-s job ending at 36 s was seen 6.75 s late).
+expected end as wide as this spread (never narrower than its default 20 %), so a job
+that ends early by the usual amount is still seen soon (issue 17: a 45-s job ending
+at 36 s was seen 6.75 s late).
 """
 
 from __future__ import annotations

@@ -85,9 +85,19 @@ def test_a_long_job_ending_early_within_the_usual_spread_is_seen_within_a_second
     assert late_narrow > 1.0  # outside a narrow spread the sparse schedule stands
 
 
-@pytest.mark.parametrize("length", [2.0, 3.0])
-def test_the_window_costs_a_short_job_no_extra_request(length):
-    # A short job's sleeps are about a second anyway: the same requests as with no spread to watch.
-    _, with_default = _seen_late(length, length)
-    _, with_none = _seen_late(length, length, spread=0.0)
-    assert with_default == with_none
+@pytest.mark.parametrize(("length", "polls"), [(2.0, [1.0, 1.925, 2.0]), (3.0, [1.0, 2.0, 2.85, 2.925, 3.0])])
+def test_the_window_costs_a_short_job_no_extra_request(length, polls):
+    # A short job's sleeps are about a second anyway: the requests it would make with no window at all
+    # (a sparse second, then the dense polls onto the expected end).
+    job = Job(length)
+    wait(job.poll, expected_seconds=length, deadline_seconds=60, clock=job.clock, sleep=job.sleep)
+    assert job.polls == pytest.approx(polls)
+
+
+def test_a_learned_spread_only_widens_the_window():
+    # Learned from identical jobs (0) or a calm hour (5 %), the spread would leave a 45-s job that ends 15 % early
+    # to the sparse schedule (seen seconds late); the window never shrinks below the default 20 %.
+    for learned in (0.0, 0.05, None):
+        late, _ = _seen_late(38.25, 45.0, spread=learned)
+        assert late <= 1.0 + 1e-9, (learned, late)
+    assert _seen_late(38.25, 45.0, spread=0.05) == _seen_late(38.25, 45.0)
