@@ -6,9 +6,12 @@ page, as a browser session runs them) with a store of 10,000 finished jobs
 over several, for Studio (a prompt typed) and History (the gallery's first page).
 Targets: at most 150 ms and 300 ms. Then a change of quality on Studio: its
 rerun must redraw the cost with no network call at all (every ``httpx`` request
-made in this process and every request the emulator logged are counted).
+made in this process and every request the emulator logged are counted). Last, the
+same quality change with a 12-MB photo in the tray (a phone's, random pixels so PNG
+cannot shrink it), against the quality changes before it in the same run: at most
+1.5x (issue 17: the tray copied, checked and hashed the whole photo on every rerun).
 
-    python -m bench.page_redraw [--jobs 10000] [--runs 9]
+    python -m bench.page_redraw [--jobs 10000] [--runs 9] [--photo-mb 12]
 """
 
 from __future__ import annotations
@@ -24,6 +27,19 @@ from pathlib import Path
 from bench.common import ROOT, Check, free_port, median, report
 
 STUDIO_TARGET, HISTORY_TARGET = 0.150, 0.300
+PHOTO_TARGET = 1.5  # a quality change with a big photo in the tray, over the same change with none
+
+
+def photo_png(megabytes: float) -> bytes:
+    """A PNG of about ``megabytes`` of random pixels (a photo's bytes do not compress either)."""
+    import io
+
+    from PIL import Image
+
+    side = max(64, int((megabytes * 2**20 / 3) ** 0.5))
+    buf = io.BytesIO()
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(buf, "PNG", compress_level=1)
+    return buf.getvalue()
 
 
 class NetworkCounter:
@@ -83,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=9, help="reruns per figure (median)")
+    parser.add_argument("--photo-mb", type=float, default=12.0, help="size of the uploaded photo (default 12 MB)")
     args = parser.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="image-studio-bench-pages-"))
@@ -140,6 +157,18 @@ def run(args: argparse.Namespace) -> int:
             redrawn += metrics(at) != shown
     calls = len(counter.calls) + emulator_requests() - before_emu
 
+    # The same quality changes with a big photo in the tray (what a person editing a phone picture does).
+    photo = photo_png(args.photo_mb)
+    at.file_uploader(key=ss.UPLOAD).set_value(("photo.png", photo, "image/png")).run()
+    if at.exception or at.error:
+        raise RuntimeError(f"the photo was not taken: {[e.value for e in (*at.exception, *at.error)]}")
+    with_photo = []
+    for quality in ["high", "low"] * ((args.runs + 1) // 2):
+        began = time.perf_counter()
+        at.segmented_control(key=ss.QUALITY).set_value(quality).run()
+        with_photo.append(time.perf_counter() - began)
+    at.file_uploader(key=ss.UPLOAD).set_value([]).run()
+
     at.switch_page("app_pages/history.py").run()
     titles = [t.value for t in at.title]
     history = timed_runs(at, args.runs)
@@ -149,6 +178,9 @@ def run(args: argparse.Namespace) -> int:
         Check("History rerun, median", median(history), HISTORY_TARGET, "ms", f"page: {', '.join(titles)}"),
         Check("quality change: network calls", calls, 0, "n", f"{len(changes)} changes"),
         Check("quality change: reruns not redrawing the cost", len(changes) - redrawn, 0, "n"),
+        Check(f"quality change with a {len(photo) / 2**20:.0f}-MB photo in the tray, vs none",
+              median(with_photo) / median(changes), PHOTO_TARGET, "x",
+              f"{median(with_photo) * 1000:.0f} vs {median(changes) * 1000:.0f} ms"),
     ]
     notes = [
         f"store: {total:,} jobs (seeded in {seeded:.1f} s); {args.runs} reruns each",

@@ -7,6 +7,7 @@ plain session keys, so a visit to History and back loses nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Sequence
@@ -73,8 +74,9 @@ class TrayItem:
     data: bytes
     source: str  # upload / history / result
 
-    @property
+    @functools.cached_property
     def sha256(self) -> str:
+        # Once per item: a 12-MB phone photo takes ~20 ms to hash, and the tray asks on every rerun (issue 17).
         return hashlib.sha256(self.data).hexdigest()
 
 

@@ -130,6 +130,51 @@ def test_uploaded_png_shows_a_thumbnail_with_its_size():
     assert not at.error
 
 
+def test_a_big_upload_is_hashed_once_not_on_every_rerun(monkeypatch):
+    # Issue 17: the tray hashed a photo's whole bytes several times on every rerun (its sha256 for the tray, the
+    # cache keys of its thumbnail and its preparation), ~20 ms each for a 12-MB phone photo.
+    import hashlib
+    import os
+
+    noise = Image.frombytes("RGB", (1200, 900), os.urandom(1200 * 900 * 3))
+    buf = io.BytesIO()
+    noise.save(buf, "PNG")
+    photo = buf.getvalue()
+    assert len(photo) > 3_000_000
+    hashed = {"bytes": 0}
+    real_new, real_sha256 = hashlib.new, hashlib.sha256
+
+    class Counted:
+        def __init__(self, inner):
+            self._inner = inner
+
+        def update(self, data):
+            if len(data) >= 1_000_000:
+                hashed["bytes"] += len(data)
+            self._inner.update(data)
+
+        def __getattr__(self, name):
+            return getattr(self._inner, name)
+
+    def sha256(data=b"", **kw):
+        h = Counted(real_sha256(**kw))
+        h.update(data)
+        return h
+
+    monkeypatch.setattr(hashlib, "new", lambda name, data=b"", **kw: Counted(real_new(name, data, **kw)))
+    monkeypatch.setattr(hashlib, "sha256", sha256)
+    at = _app()
+    at.file_uploader(key=ss.UPLOAD).set_value(("photo.png", photo, "image/png")).run()
+    assert not at.exception and "1200×900" in " ".join(c.value for c in at.caption)
+    first = hashed["bytes"]
+    assert 0 < first <= 2 * len(photo)  # its content hash, once (and the upload's own bookkeeping at most)
+    for quality in ("high", "low", "medium"):
+        at.segmented_control(key=ss.QUALITY).set_value(quality).run()
+        assert not at.exception
+    assert hashed["bytes"] == first, (first, hashed["bytes"], len(photo))
+    assert "1200×900" in " ".join(c.value for c in at.caption)
+
+
 def test_text_file_named_png_is_refused_with_the_providers_limits():
     at = _app()
     at.file_uploader(key=ss.UPLOAD).set_value(("r.png", b"just some notes, not a picture\n" * 20, "image/png")).run()
