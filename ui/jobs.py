@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from core.images import keep_outside as maskkeep
 from core.images import recipe
 from core.jobs.lifecycle import STATE_WORDS
 from core.prompts import draft
+from core.review import locality
 from core.spend.money import format_usd
 from providers import registry
 from providers.errors import ProviderError
@@ -163,12 +164,14 @@ def _draw(jobs: Sequence[JobView], *, key: str, actions: bool, columns: int | No
             cells.append((job, None))
     if columns is None:
         columns = 2 if len(cells) <= 4 else 3
+    # One look for the whole panel, not one per card: the edit spill of every masked edit among these jobs.
+    spills = locality.spill_for(services.store().engine, [job.id for job, image in cells if image is not None])
     for start in range(0, len(cells), columns):
         cols = st.columns(columns)
         for col, (job, image) in zip(cols, cells[start:start + columns], strict=False):
             with col:
                 if image is not None:
-                    result_card(job, image, key=f"{key}_{job.id}_{image.idx}", actions=actions)
+                    result_card(job, image, key=f"{key}_{job.id}_{image.idx}", actions=actions, spills=spills)
                 else:
                     job_card(job, key=f"{key}_{job.id}", actions=actions)
 
@@ -356,7 +359,9 @@ def _code(job_id: str) -> list[tuple[str, str, str]]:
     return [] if job is None else studio_actions.code_snippets(job)
 
 
-def result_card(job: JobView, image: ImageView, *, key: str, actions: bool = True) -> None:
+def result_card(job: JobView, image: ImageView, *, key: str, actions: bool = True,
+                spills: Mapping[tuple[str, int], locality.Spill] | None = None) -> None:
+    """``spills``: the edit spills of the jobs around this card, looked up once (None: this card looks)."""
     with st.container(border=True):
         kept = _composite(job, image)
         shown = kept.path if kept is not None else image.path
@@ -369,7 +374,7 @@ def result_card(job: JobView, image: ImageView, *, key: str, actions: bool = Tru
                     f"{image.format.upper()} · {fmt.nbytes(image.bytes)}")
         st.caption(_prompt_line(job))
         st.caption(_cost_line(job))
-        review_locality.spill_caption(job, image, key=key, kept=kept is not None)
+        review_locality.spill_caption(job, image, key=key, kept=kept is not None, spills=spills)
         if kept is not None:
             st.caption(
                 f":material/layers: Original kept outside the mask: the model had changed {kept.percent:g}% "
@@ -415,7 +420,13 @@ def result_card(job: JobView, image: ImageView, *, key: str, actions: bool = Tru
 
 
 def _copy_as_code(job: JobView, *, key: str) -> None:
-    with st.popover("Copy as code", icon=":material/code:", help="This request as curl or Python, to copy."):
+    # Written only while open (issue 17): shut, its tabs and code blocks went to the browser with every card on
+    # every redraw of the panel, six elements a card.
+    box = st.popover("Copy as code", icon=":material/code:", help="This request as curl or Python, to copy.",
+                     key=f"{key}_code", on_change="rerun")
+    if not box.open:
+        return
+    with box:
         try:
             snippets = _code(job.id)
         except (ProviderError, ValueError, KeyError, TypeError, OSError) as err:

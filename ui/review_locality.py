@@ -3,6 +3,8 @@ to put the original back outside the mask when the model repainted too much of i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import streamlit as st
 
 from core.history.views import ImageView, JobView
@@ -13,9 +15,12 @@ from ui import services
 __all__ = ["spill_caption"]
 
 
-def spill_caption(job: JobView, image: ImageView, *, key: str, kept: bool = False, offer: bool = True) -> None:
-    """Nothing for a job that is not a masked edit (no score was stored)."""
-    spill = locality.spill_for(services.store().engine, [job.id]).get((job.id, image.idx))
+def spill_caption(job: JobView, image: ImageView, *, key: str, kept: bool = False, offer: bool = True,
+                  spills: Mapping[tuple[str, int], locality.Spill] | None = None) -> None:
+    """Nothing for a job that is not a masked edit (no score was stored). ``spills``: already looked up."""
+    if spills is None:
+        spills = locality.spill_for(services.store().engine, [job.id])
+    spill = spills.get((job.id, image.idx))
     if spill is None:
         return
     icon = ":material/warning:" if spill.high else ":material/center_focus_strong:"

@@ -180,3 +180,26 @@ def test_the_same_batch_elsewhere_is_a_markdown_table_with_every_provider():
     assert "\\$" in tables[0] and "$0" not in tables[0].replace("\\$", "")
     assert sum("**●" in line for line in lines) == 1
     assert all(line.count("|") == 5 for line in lines)
+
+
+def test_copy_as_code_is_written_only_once_opened():
+    # A result card's "Copy as code" popover sent its tabs and code blocks with every redraw of the panel, shut
+    # or not (issue 17: six elements a card, every card, every second while a batch ran).
+    from ui import studio_state as ss
+
+    store = app_services.store()
+    seeded = seed_jobs(store, 1)
+    job = store.get_jobs(seeded.job_ids)[0]
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state[ss.RUNS] = [{"run_id": job.run_id, "job_ids": [job.id]}]
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(c.value.startswith(job.prompt[:20]) or job.prompt[:20] in c.value for c in at.caption)  # its card
+    code_keys = [k for k in at.session_state.keys() if str(k).endswith("_code")]
+    assert len(code_keys) == 1, code_keys
+    assert len(at.code) == 0
+    at.session_state[code_keys[0]] = True  # what opening it in the browser sets
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    snippets = [c.value for c in at.code]
+    assert len(snippets) >= 2 and any("curl" in s for s in snippets), snippets
