@@ -8,6 +8,9 @@ widget draws (never through ``value=``), so a restored or template value wins.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -254,6 +257,45 @@ def _model_details(caps: ModelCaps) -> None:
 # --------------------------------------------------------------------------- generate
 
 
+AGAIN_SECONDS = 30.0  # the same batch clicked again this soon after it was sent is taken for a double click
+_monotonic = time.monotonic  # a wait, not a date (see clock.py); tests move it
+
+
+def _fingerprint(provider: str, request: ImageRequest, batch: draft.Batch) -> str:
+    """What makes two Generate clicks the same batch: provider, every parameter, each prompt, each input's hash."""
+    body = json.dumps([provider, request.params(), list(batch.prompts), batch.template], sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _double_click(provider: str, request: ImageRequest, batch: draft.Batch, clicked: bool) -> bool:
+    """Whether to send now. A click on the batch this session sent under ``AGAIN_SECONDS`` ago is held back
+    (issue 17: with a room on the app the first click's card can take seconds to show, and a second click paid
+    for the same batch twice) and offers to send it again instead."""
+    held = st.session_state.get(ss.HELD)
+    if not clicked and held is None:
+        return False
+    fp = _fingerprint(provider, request, batch)
+    last = st.session_state.get(ss.LAST_SENT)
+    if clicked:
+        ago = _monotonic() - last["at"] if last and last["fp"] == fp else None
+        if ago is None or ago >= AGAIN_SECONDS:
+            st.session_state.pop(ss.HELD, None)
+            return True
+        st.session_state[ss.HELD] = held = fp
+    if held != fp:  # the form changed since: a click on it is a new batch
+        st.session_state.pop(ss.HELD, None)
+        return False
+    jobs = last["jobs"] if last else 0
+    ago_s = max(1, round(_monotonic() - last["at"])) if last else 0
+    st.warning(f"Not sent again: this same batch went {ago_s} s ago ({jobs} job{'s' if jobs != 1 else ''}); its "
+               "images appear beside the form as they are made.", icon=":material/back_hand:")
+    if st.button("Send the same batch again", key=ss.SEND_AGAIN, icon=":material/replay:",
+                 help="Makes it once more, and pays for it once more."):
+        st.session_state.pop(ss.HELD, None)
+        return True
+    return False
+
+
 def _generate(
     *, provider: str, caps: ModelCaps, request: ImageRequest, batch: draft.Batch, inputs: studio_inputs.Inputs,
     cost: studio_cost.CostView, endpoint: str,
@@ -285,7 +327,7 @@ def _generate(
                         "form (below it on a phone).")
     for reason in reasons[:4]:
         st.caption(f":material/block: {text.md(reason)}")
-    if clicked:
+    if _double_click(provider, request, batch, clicked and not reasons):
         out = studio_actions.submit(
             provider,
             request,
@@ -299,6 +341,8 @@ def _generate(
             st.error(text.md(out.error or "Nothing was sent."), icon=":material/block:")
         else:
             sub = out.submitted
+            st.session_state[ss.LAST_SENT] = {"fp": _fingerprint(provider, request, batch), "at": _monotonic(),
+                                              "jobs": len(sub.job_ids)}
             st.session_state[ss.SHOW_OUTPUT] = True  # on a phone the pane is below the form: scroll to it
             st.toast(f"Sent {len(sub.job_ids)} job{'s' if len(sub.job_ids) != 1 else ''}: the result appears "
                      "in the output pane as it is made.", icon=":material/rocket_launch:")

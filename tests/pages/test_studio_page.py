@@ -197,6 +197,38 @@ def test_generate_on_the_emulator_shows_the_image_and_its_cost():
     assert "1 image ready" in captions
 
 
+def test_a_second_click_on_the_batch_just_sent_is_held_back_and_can_be_sent_on_purpose(monkeypatch):
+    # Issue 17: with a room on the app a card could take seconds to appear, and a second click paid for the same
+    # batch twice. The same batch within AGAIN_SECONDS is held back (and said); a changed one goes at once.
+    from core import services as app_services
+    from ui import studio_form
+
+    store = app_services.store()
+    at = _app()
+    at.text_area(key=ss.PROMPT).set_value(PROMPT).run()
+    at.button(key=ss.GENERATE).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.session_state[ss.RUNS]) == 1 and store.count_jobs() == 1
+
+    at.button(key=ss.GENERATE).click().run()  # the double click
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.session_state[ss.RUNS]) == 1 and store.count_jobs() == 1
+    assert any("Not sent again" in w.value and "1 job" in w.value for w in at.warning), [w.value for w in at.warning]
+    at.button(key=ss.SEND_AGAIN).click().run()  # on purpose: it goes, and is paid for, once more
+    assert len(at.session_state[ss.RUNS]) == 2 and store.count_jobs() == 2
+    assert not any("Not sent again" in w.value for w in at.warning)
+
+    at.segmented_control(key=ss.QUALITY).set_value("low").run()  # another batch: no question asked
+    at.button(key=ss.GENERATE).click().run()
+    assert len(at.session_state[ss.RUNS]) == 3 and store.count_jobs() == 3
+
+    real = studio_form._monotonic
+    monkeypatch.setattr(studio_form, "_monotonic", lambda: real() + studio_form.AGAIN_SECONDS)
+    at.button(key=ss.GENERATE).click().run()  # the same batch, but long enough after: a new one
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.session_state[ss.RUNS]) == 4 and store.count_jobs() == 4
+
+
 def test_over_budget_disables_generate_and_says_why(monkeypatch):
     monkeypatch.setenv("IMAGE_STUDIO_BUDGET_USD_DAILY", "0.02")  # a low draft with its two previews is $0.0119
     at = _app()
