@@ -129,7 +129,7 @@ def render(
     quote = Quote(jobs=est.prompts, images=est.images, estimates=(), total_usd=est.usd,
                   spend=services.store().spend(endpoint, member=services.member_id()))
 
-    c1, c2 = st.columns([3, 2])
+    c1, c2 = st.columns(2)  # "≈ $0.0527" per image was cut off in a narrower second column
     unconfirmed = "" if est.confirmed else " (unconfirmed)"
     # A credit with no known dollar value is said in credits, never as a guessed dollar figure.
     c1.metric(
