@@ -267,24 +267,24 @@ def _fingerprint(provider: str, request: ImageRequest, batch: draft.Batch) -> st
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _double_click(provider: str, request: ImageRequest, batch: draft.Batch, clicked: bool) -> bool:
-    """Whether to send now. A click on the batch this session sent under ``AGAIN_SECONDS`` ago is held back
-    (issue 17: with a room on the app the first click's card can take seconds to show, and a second click paid
-    for the same batch twice) and offers to send it again instead."""
+def _double_click(provider: str, request: ImageRequest, batch: draft.Batch, clicked: bool) -> str | None:
+    """The batch's fingerprint when it is to be sent now, else None. A click on the batch this session sent under
+    ``AGAIN_SECONDS`` ago is held back (issue 17: with a room on the app the first click's card can take seconds
+    to show, and a second click paid for the same batch twice) and offers to send it again instead."""
     held = st.session_state.get(ss.HELD)
     if not clicked and held is None:
-        return False
-    fp = _fingerprint(provider, request, batch)
+        return None
+    fp = _fingerprint(provider, request, batch)  # hashes every input image: only for a click or a held one
     last = st.session_state.get(ss.LAST_SENT)
     if clicked:
         ago = _monotonic() - last["at"] if last and last["fp"] == fp else None
         if ago is None or ago >= AGAIN_SECONDS:
             st.session_state.pop(ss.HELD, None)
-            return True
+            return fp
         st.session_state[ss.HELD] = held = fp
     if held != fp:  # the form changed since: a click on it is a new batch
         st.session_state.pop(ss.HELD, None)
-        return False
+        return None
     jobs = last["jobs"] if last else 0
     ago_s = max(1, round(_monotonic() - last["at"])) if last else 0
     st.warning(f"Not sent again: this same batch went {ago_s} s ago ({jobs} job{'s' if jobs != 1 else ''}); its "
@@ -292,8 +292,8 @@ def _double_click(provider: str, request: ImageRequest, batch: draft.Batch, clic
     if st.button("Send the same batch again", key=ss.SEND_AGAIN, icon=":material/replay:",
                  help="Makes it once more, and pays for it once more."):
         st.session_state.pop(ss.HELD, None)
-        return True
-    return False
+        return fp
+    return None
 
 
 def _generate(
@@ -327,7 +327,8 @@ def _generate(
                         "form (below it on a phone).")
     for reason in reasons[:4]:
         st.caption(f":material/block: {text.md(reason)}")
-    if _double_click(provider, request, batch, clicked and not reasons):
+    sent_fp = _double_click(provider, request, batch, clicked and not reasons)
+    if sent_fp is not None:
         out = studio_actions.submit(
             provider,
             request,
@@ -341,8 +342,7 @@ def _generate(
             st.error(text.md(out.error or "Nothing was sent."), icon=":material/block:")
         else:
             sub = out.submitted
-            st.session_state[ss.LAST_SENT] = {"fp": _fingerprint(provider, request, batch), "at": _monotonic(),
-                                              "jobs": len(sub.job_ids)}
+            st.session_state[ss.LAST_SENT] = {"fp": sent_fp, "at": _monotonic(), "jobs": len(sub.job_ids)}
             st.session_state[ss.SHOW_OUTPUT] = True  # on a phone the pane is below the form: scroll to it
             st.toast(f"Sent {len(sub.job_ids)} job{'s' if len(sub.job_ids) != 1 else ''}: the result appears "
                      "in the output pane as it is made.", icon=":material/rocket_launch:")
